@@ -1,0 +1,3 @@
+"""segbench: re-run published segmentation-loss studies end to end."""
+
+__version__ = "0.1.0"
