@@ -1,0 +1,186 @@
+"""Study configuration: load, validate (JSON Schema + registry cross-checks), expand the grid.
+
+This is the one place where config dicts become objects. Snakemake validates with
+``snakemake.utils.validate`` against the same schema, then calls :func:`check_study`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from segbench.paths import fmt_fraction
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The study configuration is invalid; the message names the key and the allowed values."""
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """Identity of one training run of the grid."""
+
+    dataset: str
+    model: str
+    loss: str
+    fraction: str
+    seed: int
+    fold: int
+
+    def wildcards(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "loss": self.loss,
+            "fraction": self.fraction,
+            "seed": self.seed,
+            "fold": self.fold,
+        }
+
+
+def load_schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file; malformed YAML raises ConfigError naming the file and line."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: malformed YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _with_defaults(validator_cls: type) -> type:
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: dict, instance: Any, schema: dict) -> Any:
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def validate_schema(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """Validate against the JSON schema and fill defaults (in place). Raises ConfigError."""
+    schema = load_schema()
+    for section in ("training", "evaluation", "resources", "report"):
+        config.setdefault(section, {})
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+        raise ConfigError(f"{where}: invalid value at key '{key}': {err.message}")
+    return config
+
+
+def check_study(config: dict[str, Any], where: str = "config") -> None:
+    """Cross-checks the schema cannot express; raises ConfigError naming key and allowed values."""
+    from segbench.data.synthetic import GENERATORS
+    from segbench.losses import LOSSES, build_loss
+    from segbench.models import MODELS
+
+    for key, entry in config["losses"].items():
+        name = entry["name"]
+        if name not in LOSSES:
+            raise ConfigError(f"{where}: losses.{key}.name: {LOSSES.unknown_message(name)}")
+        params = {k: v for k, v in entry.items() if k != "name"}
+        try:
+            build_loss(name, **params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: losses.{key} ({name}): invalid parameters {params}: {err}") from None
+    for key, entry in config["models"].items():
+        if entry["name"] not in MODELS:
+            raise ConfigError(f"{where}: models.{key}.name: {MODELS.unknown_message(entry['name'])}")
+    folds = int(config["folds"])
+    for fold in config.get("run_folds", []):
+        if fold >= folds:
+            raise ConfigError(f"{where}: run_folds contains {fold}, but folds = {folds} (allowed 0..{folds - 1})")
+    for key, entry in config["datasets"].items():
+        if entry["source"] == "synthetic":
+            gen = entry.get("generator", key)
+            if gen not in GENERATORS:
+                raise ConfigError(
+                    f"{where}: datasets.{key}.generator: unknown synthetic generator {gen!r}; "
+                    f"allowed: {', '.join(sorted(GENERATORS))}"
+                )
+            n = int(entry.get("n", 40))
+            if folds > n:
+                raise ConfigError(
+                    f"{where}: folds = {folds} is more than the {n} images of dataset {key!r}"
+                )
+    for i, block in enumerate(config.get("grid", [])):
+        for kind in ("datasets", "models", "losses"):
+            for name in block.get(kind, []):
+                if name not in config[kind]:
+                    raise ConfigError(
+                        f"{where}: grid[{i}].{kind}: {name!r} is not defined under '{kind}'; "
+                        f"defined: {', '.join(sorted(config[kind]))}"
+                    )
+
+
+def dataset_fractions(config: dict[str, Any], dataset: str) -> list[str]:
+    entry = config["datasets"][dataset]
+    return [fmt_fraction(f) for f in entry.get("fractions", config["fractions"])]
+
+
+def all_fractions(config: dict[str, Any], dataset: str) -> list[str]:
+    """Every fraction any block of the grid uses for ``dataset`` (the splits file holds them all)."""
+    fr = set(dataset_fractions(config, dataset))
+    for block in config.get("grid", []):
+        if dataset in block.get("datasets", config["datasets"]) and "fractions" in block:
+            fr.update(fmt_fraction(f) for f in block["fractions"])
+    return sorted(fr, key=float, reverse=True)
+
+
+def expand_runs(config: dict[str, Any]) -> list[Run]:
+    """All runs of the study: the union of the grid blocks' products, sorted, without duplicates."""
+    folds = config.get("run_folds") or list(range(int(config["folds"])))
+    blocks = config.get("grid") or [{}]
+    runs: set[Run] = set()
+    for block in blocks:
+        datasets = block.get("datasets", list(config["datasets"]))
+        for ds in datasets:
+            fractions = (
+                [fmt_fraction(f) for f in block["fractions"]]
+                if "fractions" in block
+                else dataset_fractions(config, ds)
+            )
+            for model, loss, frac, seed, fold in itertools.product(
+                block.get("models", list(config["models"])),
+                block.get("losses", list(config["losses"])),
+                fractions,
+                block.get("seeds", config["seeds"]),
+                folds,
+            ):
+                runs.add(Run(ds, model, loss, frac, int(seed), int(fold)))
+    return sorted(runs)
+
+
+def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load, validate and cross-check a study config file (for scripts and tests)."""
+    config = load_yaml(path)
+    if overrides:
+        config.update(overrides)
+    validate_schema(config, str(path))
+    check_study(config, str(path))
+    return config

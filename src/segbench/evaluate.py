@@ -1,0 +1,122 @@
+"""Evaluation of one run from its saved test probabilities (no model, no GPU needed).
+
+Per image and class: IoU, Dice (and HD95 / NSD when ``surface`` is on); per image: NLL, Brier,
+ECE, MCE. Run-level values (``metrics.json``):
+
+- class IoU/Dice = mean over test images of the per-image values, EXCLUDING images where the
+  class is absent from both ground truth and prediction (the count of images used is stored as
+  ``n_valid``); a class never seen nor predicted gets NaN and is left out of the means;
+- mIoU / mean Dice = mean over classes (background in or out per ``include_background``);
+- calibration = mean over test images; the reliability diagram pools all test pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segbench.data.io import PreparedDataset, load_prepared
+from segbench.io_utils import atomic_write_json, atomic_write_text
+
+OVERLAP = ("iou", "dice")
+SURFACE = ("hd95", "nsd")
+CALIBRATION = ("nll", "brier", "ece", "mce")
+
+
+def load_probs(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    with np.load(path, allow_pickle=False) as z:
+        return z["probs"].astype(np.float32), [str(i) for i in z["ids"]]
+
+
+def evaluate_probs(
+    probs: np.ndarray,
+    ids: list[str],
+    data: PreparedDataset,
+    evaluation: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per-image/class rows, per-image calibration rows and reliability bins."""
+    from segbench.metrics import image_calibration, image_metrics, reliability_bins
+
+    c = data.num_classes
+    surface = bool(evaluation.get("surface", False))
+    n_bins = int(evaluation.get("calibration_bins", 15))
+    tol = float(evaluation.get("nsd_tolerance", 1.0))
+    masks = data.masks[data.indices(ids)].astype(np.int64)
+    rows, cal = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for k, image_id in enumerate(ids):
+            for r in image_metrics(probs[k], masks[k], c, nsd_tolerance=tol, n_bins=n_bins, surface=surface):
+                r = dict(r)
+                r["image"] = image_id
+                r["class_name"] = data.class_names[int(r["class"])]
+                rows.append(r)
+            cal_row = dict(image_calibration(probs[k], masks[k], n_bins=n_bins))
+            cal_row["image"] = image_id
+            cal.append(cal_row)
+    per_image = pd.DataFrame(rows)
+    cols = ["image", "class", "class_name", *OVERLAP]
+    if surface:
+        cols += list(SURFACE)
+    cols += ["empty_gt", "empty_pred"]
+    per_image = per_image[[col for col in cols if col in per_image.columns]]
+    rel = reliability_bins(list(probs), list(masks), n_bins=n_bins)
+    return per_image, pd.DataFrame(cal), rel
+
+
+def summarize_run(
+    per_image: pd.DataFrame, calib: pd.DataFrame, include_background: bool, class_names: list[str]
+) -> dict[str, Any]:
+    """Run-level metrics from the per-image tables (conventions in the module docstring)."""
+    valid = per_image[~(per_image["empty_gt"] & per_image["empty_pred"])]
+    metric_cols = [m for m in (*OVERLAP, *SURFACE) if m in per_image.columns]
+    classes = []
+    for cls, name in enumerate(class_names):
+        sub = valid[valid["class"] == cls]
+        entry: dict[str, Any] = {"class": cls, "class_name": name, "n_valid": int(len(sub))}
+        for m in metric_cols:
+            vals = sub[m].to_numpy(dtype=float)
+            entry[m] = float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else float("nan")
+        classes.append(entry)
+    first = 0 if include_background else 1
+    summary: dict[str, Any] = {"classes": classes, "include_background": include_background}
+    for m in metric_cols:
+        vals = np.array([e[m] for e in classes[first:]], dtype=float)
+        summary[f"mean_{m}"] = float(np.nanmean(vals)) if not np.isnan(vals).all() else float("nan")
+    for m in CALIBRATION:
+        if m in calib.columns:
+            summary[m] = float(calib[m].mean())
+    summary["n_images"] = int(per_image["image"].nunique())
+    return summary
+
+
+def evaluate_run(
+    probs_npz: str | Path,
+    prepared_npz: str | Path,
+    run_json: str | Path,
+    evaluation: dict[str, Any],
+    out_metrics: str | Path,
+    out_per_image: str | Path,
+    out_reliability: str | Path,
+) -> dict[str, Any]:
+    """Evaluate one run folder; writes metrics.json, per_image.csv and reliability.csv atomically."""
+    data = load_prepared(prepared_npz)
+    run = json.loads(Path(run_json).read_text())
+    probs, ids = load_probs(probs_npz)
+    per_image, calib, rel = evaluate_probs(probs, ids, data, evaluation)
+    summary = summarize_run(
+        per_image, calib, bool(evaluation.get("include_background", True)), data.class_names
+    )
+    summary.update(run=run["run"], status=run["result"]["status"], result=run["result"])
+    for path, df in ((out_per_image, per_image), (out_reliability, rel)):
+        buf = io.StringIO()
+        df.to_csv(buf, index=False)
+        atomic_write_text(path, buf.getvalue())
+    atomic_write_json(out_metrics, summary)
+    return summary

@@ -1,0 +1,89 @@
+"""Glue between Snakemake and the package: config checks, wildcard constraints, run specs,
+and logging for ``script:`` entry points. ``workflow/rules/common.smk`` only wires these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from segbench import paths
+from segbench.config import ConfigError, Run, check_study, expand_runs, validate_schema
+
+
+def prepare_config(config: dict[str, Any]) -> list[Run]:
+    """Validate (schema defaults filled in place) and cross-check; return the runs of the grid.
+
+    On a bad config, prints the message naming the key and the allowed values and exits with
+    status 1 before any job runs.
+    """
+    try:
+        validate_schema(config, "config")
+        check_study(config, "config")
+        runs = expand_runs(config)
+    except ConfigError as err:
+        print(f"segbench config error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return runs
+
+
+def alternation(values: list[Any]) -> str:
+    """A regex matching exactly one of ``values`` (for wildcard_constraints)."""
+    return "|".join(re.escape(str(v)) for v in sorted({str(v) for v in values}, key=len, reverse=True))
+
+
+def build_wildcard_constraints(config: dict[str, Any], runs: list[Run]) -> dict[str, str]:
+    return {
+        "dataset": alternation(list(config["datasets"])),
+        "model": alternation(list(config["models"])),
+        "loss": alternation(list(config["losses"])),
+        "fraction": alternation([r.fraction for r in runs]) if runs else r"[0-9.]+",
+        "seed": r"\d+",
+        "fold": r"\d+",
+    }
+
+
+def run_paths(runs: list[Run], key: str) -> list[str]:
+    template = paths.RUN_FILES[key]
+    return [template.format(**r.wildcards()) for r in runs]
+
+
+def run_spec(config: dict[str, Any], wc: Any) -> dict[str, Any]:
+    """Everything a train job depends on, as one dict (Snakemake's params trigger watches it)."""
+    return {
+        "dataset": wc.dataset,
+        "model": wc.model,
+        "loss": wc.loss,
+        "fraction": wc.fraction,
+        "seed": int(wc.seed),
+        "fold": int(wc.fold),
+        "model_cfg": config["models"][wc.model],
+        "loss_cfg": config["losses"][wc.loss],
+        "training": config["training"],
+        "evaluation": {"include_background": dataset_include_background(config, wc.dataset)},
+    }
+
+
+def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
+    entry = config["datasets"][dataset]
+    return bool(entry.get("include_background", config["evaluation"].get("include_background", True)))
+
+
+@contextlib.contextmanager
+def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
+    """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logger = logging.getLogger("segbench")
+    try:
+        yield logger
+    except BaseException:
+        logger.error("job failed:\n%s", traceback.format_exc())
+        raise

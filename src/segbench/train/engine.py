@@ -1,0 +1,449 @@
+"""Training engine: one grid cell (dataset, model, loss, fraction, seed, fold) -> one run folder.
+
+Design (see docs/training.md):
+- the prepared split is held on the device; crop + flip happen there (no DataLoader, no workers);
+- the step loop accumulates the loss on the device and synchronises once per epoch;
+- bf16 autocast + channels_last on CUDA; plain fp32 on CPU;
+- the resume checkpoint (model, optimiser, scheduler, RNG states, history) is written atomically
+  every ``checkpoint_every`` epochs; a killed run resumes from it and, on CPU, ends with the same
+  metrics as an uninterrupted run (same seed -> same batches, crops and dropout masks);
+- a non-finite training loss stops the run, which is recorded as ``diverged`` with its epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from segbench.data.io import PreparedDataset, load_prepared
+from segbench.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from segbench.losses import build_loss
+from segbench.models import build_model
+from segbench.provenance import device_info, git_commit, package_versions
+from segbench.splits import get_fold
+
+log = logging.getLogger("segbench.train")
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY_FIELDS = ["epoch", "train_loss", "val_miou", "lr", "seconds"]
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines one run; its hash decides whether a checkpoint may be resumed."""
+
+    dataset: str
+    model: str
+    loss: str
+    fraction: str
+    seed: int
+    fold: int
+    model_cfg: dict[str, Any]
+    loss_cfg: dict[str, Any]
+    training: dict[str, Any]
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "loss": self.loss,
+            "fraction": self.fraction,
+            "seed": self.seed,
+            "fold": self.fold,
+            "model_cfg": self.model_cfg,
+            "loss_cfg": self.loss_cfg,
+            "training": self.training,
+            "evaluation": self.evaluation,
+        }
+
+    def digest(self) -> str:
+        text = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainResult:
+    status: str
+    epochs_run: int
+    best_epoch: int
+    best_val: float
+    diverged_epoch: int | None
+    resumed_from_epoch: int | None
+    wall_seconds: float
+
+
+def resolve_device(pref: str = "auto") -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU raises ValueError."""
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device is 'cuda' but no CUDA device is available")
+    if pref not in ("cpu", "cuda"):
+        raise ValueError(f"training.device must be auto, cpu or cuda, got {pref!r}")
+    return torch.device(pref)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def augment(
+    x: torch.Tensor, y: torch.Tensor, crop: int | None, hflip: bool, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crop (one offset per sample) and horizontal flip, on the tensors' device.
+
+    Random numbers come from the CPU generator ``gen`` (no device sync, reproducible).
+    """
+    b, _, h, w = x.shape
+    if crop is not None and (crop < h or crop < w):
+        ch, cw = min(crop, h), min(crop, w)
+        oy = torch.randint(0, h - ch + 1, (b,), generator=gen).tolist()
+        ox = torch.randint(0, w - cw + 1, (b,), generator=gen).tolist()
+        x = torch.stack([x[i, :, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
+        y = torch.stack([y[i, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
+    if hflip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        if bool(flip.any()):
+            f = flip.to(x.device)
+            x = torch.where(f[:, None, None, None], x.flip(-1), x)
+            y = torch.where(f[:, None, None], y.flip(-1), y)
+    return x, y
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, x: torch.Tensor, device: torch.device, amp: bool, batch: int = 8
+) -> torch.Tensor:
+    """Softmax probabilities ``[N, C, H, W]`` (float32, on the device)."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch]
+        if device.type == "cuda":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            logits = model(xb)
+        out.append(torch.softmax(logits.float(), dim=1))
+    return torch.cat(out)
+
+
+def mean_iou(prob: torch.Tensor, y: torch.Tensor, num_classes: int, include_background: bool) -> float:
+    """Dataset-level mIoU (confusion over all pixels) for model selection on the validation set."""
+    pred = prob.argmax(1).reshape(-1)
+    cm = torch.bincount(y.reshape(-1) * num_classes + pred, minlength=num_classes**2)
+    cm = cm.reshape(num_classes, num_classes).double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.ones_like(tp))
+    if not include_background:
+        iou = iou[1:]
+    return float(iou.mean())
+
+
+def _build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    name = cfg.get("optimizer", "adam")
+    lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd
+        )
+    raise ValueError(f"training.optimizer must be adam, adamw or sgd, got {name!r}")
+
+
+def _build_scheduler(opt: torch.optim.Optimizer, cfg: dict[str, Any]) -> Any:
+    name = cfg.get("scheduler", "none")
+    if name == "none":
+        return None
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=5)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg["epochs"]))
+    raise ValueError(f"training.scheduler must be none, plateau or cosine, got {name!r}")
+
+
+def _torch_save_atomic(obj: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
+
+
+def _rng_state(gen: torch.Generator) -> dict[str, Any]:
+    state = {"gen": gen.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(gen: torch.Generator, state: dict[str, Any]) -> None:
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _progress(total: int, start: int, desc: str) -> Any:
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=start, desc=desc, unit="epoch", leave=False)
+    return None
+
+
+def train_run(
+    spec: RunSpec,
+    prepared_npz: str | Path,
+    splits_json: str | Path,
+    out_dir: str | Path,
+    data: PreparedDataset | None = None,
+) -> TrainResult:
+    """Train one run and write its folder.
+
+    Writes (atomically): ``best.pt`` (weights of the best validation epoch), ``history.csv``,
+    ``probs.npz`` (test-set softmax, float16, with ids), ``run.json`` (provenance) and, during
+    training, ``checkpoint.pt`` (resume state).
+
+    Args:
+        spec: run identity and resolved configuration.
+        prepared_npz: prepared dataset file.
+        splits_json: split file of the dataset.
+        out_dir: run folder.
+        data: an already loaded dataset (packing several runs in one process shares it).
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tcfg = spec.training
+    evcfg = spec.evaluation
+    device = resolve_device(tcfg.get("device", "auto"))
+    torch.set_num_threads(int(tcfg.get("threads", 1)))
+    seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
+    amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
+
+    if data is None:
+        data = load_prepared(prepared_npz)
+    splits = json.loads(Path(splits_json).read_text())
+    ids = get_fold(splits, spec.fold, spec.fraction)
+    idx = {k: data.indices(v) for k, v in ids.items()}
+    x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
+    y = {k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()}
+    c = data.num_classes
+    include_bg = bool(evcfg.get("include_background", True))
+
+    model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
+    model = build_model(spec.model_cfg["name"], in_channels=data.in_channels, classes=c, **model_params)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"})
+    loss_fn = loss_fn.to(device)
+    opt = _build_optimizer(model, tcfg)
+    sched = _build_scheduler(opt, tcfg)
+    gen = torch.Generator().manual_seed(spec.seed)
+
+    epochs = int(tcfg.get("epochs", 50))
+    bs = int(tcfg.get("batch_size", 4))
+    n_train = x["train"].shape[0]
+    steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / bs))
+    crop = tcfg.get("crop")
+    hflip = bool(tcfg.get("hflip", True))
+    val_every = int(tcfg.get("val_every", 1))
+    ckpt_every = int(tcfg.get("checkpoint_every", 5))
+    patience = tcfg.get("early_stopping")
+
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    best_val, best_epoch, start_epoch, bad_vals = -1.0, -1, 0, 0
+    resumed_from: int | None = None
+    digest = spec.digest()
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists():
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        except Exception as err:  # a corrupt checkpoint is never trusted
+            log.warning("ignoring unreadable checkpoint %s (%s); starting fresh", ckpt_path, err)
+            state = None
+        if state is not None and state.get("digest") == digest:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None and state.get("scheduler") is not None:
+                sched.load_state_dict(state["scheduler"])
+            _set_rng_state(gen, state["rng"])
+            history = json.loads(state["history"])
+            best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
+            best_state = state["best_model"]
+            if best_state is not None:  # the best weights as of the checkpoint, not a later write
+                _torch_save_atomic(best_state, out / "best.pt")
+            bad_vals = int(state["bad_vals"])
+            start_epoch = resumed_from = int(state["epoch"])
+            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+        elif state is not None:
+            log.warning("checkpoint %s belongs to another configuration; starting fresh", ckpt_path)
+    if best_epoch < 0 and (out / "best.pt").exists() and resumed_from is None:
+        (out / "best.pt").unlink()
+
+    status, diverged_epoch = "completed", None
+    bar = _progress(epochs, start_epoch, f"{spec.dataset}/{spec.model}/{spec.loss}")
+    epoch = start_epoch
+    for epoch in range(start_epoch, epochs):
+        te = time.time()
+        if hasattr(loss_fn, "set_epoch"):
+            loss_fn.set_epoch(epoch, epochs)
+        model.train()
+        order = torch.cat(
+            [torch.randperm(n_train, generator=gen) for _ in range(math.ceil(steps * bs / n_train))]
+        )[: steps * bs]
+        running = torch.zeros((), device=device)
+        for s in range(steps):
+            b = order[s * bs : (s + 1) * bs].to(device)
+            xb, yb = augment(x["train"][b], y["train"][b], crop, hflip, gen)
+            if device.type == "cuda":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(xb)
+            loss = loss_fn(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.detach()
+        train_loss = float(running) / steps  # one host sync per epoch
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_miou": "",
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - te, 4),
+        }
+        if not math.isfinite(train_loss):
+            status, diverged_epoch = "diverged", epoch + 1
+            history.append(row)
+            log.warning("training loss is %s at epoch %d: run diverged", train_loss, epoch + 1)
+            break
+        if (epoch + 1) % val_every == 0 or epoch + 1 == epochs:
+            val = mean_iou(predict(model, x["val"], device, amp), y["val"], c, include_bg)
+            row["val_miou"] = val
+            if sched is not None and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(val)
+            if val > best_val:
+                best_val, best_epoch, bad_vals = val, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                _torch_save_atomic(best_state, out / "best.pt")
+            else:
+                bad_vals += 1
+        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step()
+        history.append(row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{best_val:.4f}")
+        else:
+            log.info(
+                "epoch %d/%d loss %.5f val_miou %s (best %.4f @ %d)",
+                epoch + 1, epochs, train_loss, row["val_miou"], best_val, best_epoch,
+            )
+        stop_early = patience is not None and bad_vals >= int(patience)
+        if (epoch + 1) % ckpt_every == 0 and epoch + 1 < epochs and not stop_early:
+            _torch_save_atomic(
+                {
+                    "digest": digest,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": _rng_state(gen),
+                    "history": json.dumps(history),
+                    "best_val": best_val,
+                    "best_epoch": best_epoch,
+                    "best_model": best_state,
+                    "bad_vals": bad_vals,
+                },
+                ckpt_path,
+            )
+        if stop_early:
+            log.info("early stopping at epoch %d (no improvement in %s validations)", epoch + 1, patience)
+            break
+    if bar is not None:
+        bar.close()
+    _write_history(out / "history.csv", history)
+
+    # Test-set prediction with the best weights (or the last ones if no validation finished).
+    if (out / "best.pt").exists():
+        model.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True))
+    else:
+        _torch_save_atomic(model.state_dict(), out / "best.pt")
+    prob = predict(model, x["test"], device, amp)
+    if not torch.isfinite(prob).all():
+        prob = torch.nan_to_num(prob, nan=1.0 / c)
+        status = "diverged"
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf, probs=prob.cpu().numpy().astype(np.float16), ids=np.asarray(ids["test"], dtype=str)
+    )
+    atomic_write_bytes(out / "probs.npz", buf.getvalue())
+
+    wall = time.time() - t0
+    result = TrainResult(
+        status=status,
+        epochs_run=len(history),
+        best_epoch=best_epoch,
+        best_val=best_val,
+        diverged_epoch=diverged_epoch,
+        resumed_from_epoch=resumed_from,
+        wall_seconds=round(wall, 3),
+    )
+    atomic_write_json(
+        out / "run.json",
+        {
+            "run": {k: getattr(spec, k) for k in ("dataset", "model", "loss", "fraction", "seed", "fold")},
+            "config": spec.as_dict(),
+            "config_digest": digest,
+            "result": result.__dict__,
+            "n_train": n_train,
+            "n_val": int(x["val"].shape[0]),
+            "n_test": int(x["test"].shape[0]),
+            "num_classes": c,
+            "class_names": data.class_names,
+            "git": git_commit(),
+            "packages": package_versions(),
+            "device": device_info(device),
+            "seed": spec.seed,
+            "wall_seconds": result.wall_seconds,
+            "command": sys.argv,
+        },
+    )
+    ckpt_path.unlink(missing_ok=True)
+    return result
