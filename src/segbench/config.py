@@ -107,14 +107,20 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
         try:
             build_loss(name, **params)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"{where}: losses.{key} ({name}): invalid parameters {params}: {err}") from None
+            raise ConfigError(
+                f"{where}: losses.{key} ({name}): invalid parameters {params}: {err}"
+            ) from None
     for key, entry in config["models"].items():
         if entry["name"] not in MODELS:
-            raise ConfigError(f"{where}: models.{key}.name: {MODELS.unknown_message(entry['name'])}")
+            raise ConfigError(
+                f"{where}: models.{key}.name: {MODELS.unknown_message(entry['name'])}"
+            )
     folds = int(config["folds"])
     for fold in config.get("run_folds", []):
         if fold >= folds:
-            raise ConfigError(f"{where}: run_folds contains {fold}, but folds = {folds} (allowed 0..{folds - 1})")
+            raise ConfigError(
+                f"{where}: run_folds contains {fold}, but folds = {folds} (allowed 0..{folds - 1})"
+            )
     for key, entry in config["datasets"].items():
         if entry["source"] == "synthetic":
             gen = entry.get("generator", key)

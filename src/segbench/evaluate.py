@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segbench import faults
 from segbench.data.io import PreparedDataset, load_prepared
-from segbench.io_utils import atomic_write_json, atomic_write_text
+from segbench.io_utils import atomic_open, atomic_write_text
 
 OVERLAP = ("iou", "dice")
 SURFACE = ("hd95", "nsd")
@@ -52,7 +53,9 @@ def evaluate_probs(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         for k, image_id in enumerate(ids):
-            for r in image_metrics(probs[k], masks[k], c, nsd_tolerance=tol, n_bins=n_bins, surface=surface):
+            for r in image_metrics(
+                probs[k], masks[k], c, nsd_tolerance=tol, n_bins=n_bins, surface=surface
+            ):
                 r = dict(r)
                 r["image"] = image_id
                 r["class_name"] = data.class_names[int(r["class"])]
@@ -82,7 +85,9 @@ def summarize_run(
         entry: dict[str, Any] = {"class": cls, "class_name": name, "n_valid": int(len(sub))}
         for m in metric_cols:
             vals = sub[m].to_numpy(dtype=float)
-            entry[m] = float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else float("nan")
+            entry[m] = (
+                float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else float("nan")
+            )
         classes.append(entry)
     first = 0 if include_background else 1
     summary: dict[str, Any] = {"classes": classes, "include_background": include_background}
@@ -118,5 +123,9 @@ def evaluate_run(
         buf = io.StringIO()
         df.to_csv(buf, index=False)
         atomic_write_text(path, buf.getvalue())
-    atomic_write_json(out_metrics, summary)
+    text = json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
+    with atomic_open(out_metrics, "w") as fh:
+        fh.write(text[: len(text) // 2])
+        faults.point("metrics_write", 0)
+        fh.write(text[len(text) // 2 :])
     return summary

@@ -15,6 +15,7 @@ RUN_FILES = {
     "metrics": RUN_DIR + "/metrics.json",
     "per_image": RUN_DIR + "/per_image.csv",
     "probs": RUN_DIR + "/probs.npz",
+    "reliability": RUN_DIR + "/reliability.csv",
 }
 LOG_DIR = "logs"
 TIDY_TABLE = "results/tables/tidy.csv"

@@ -65,7 +65,11 @@ def device_info(device: Any) -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
     }
     if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_available():
-        idx = device.index if getattr(device, "index", None) is not None else torch.cuda.current_device()
+        idx = (
+            device.index
+            if getattr(device, "index", None) is not None
+            else torch.cuda.current_device()
+        )
         info["gpu_name"] = torch.cuda.get_device_name(idx)
         info["cuda"] = torch.version.cuda
     return info

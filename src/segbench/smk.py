@@ -34,7 +34,9 @@ def prepare_config(config: dict[str, Any]) -> list[Run]:
 
 def alternation(values: list[Any]) -> str:
     """A regex matching exactly one of ``values`` (for wildcard_constraints)."""
-    return "|".join(re.escape(str(v)) for v in sorted({str(v) for v in values}, key=len, reverse=True))
+    return "|".join(
+        re.escape(str(v)) for v in sorted({str(v) for v in values}, key=len, reverse=True)
+    )
 
 
 def build_wildcard_constraints(config: dict[str, Any], runs: list[Run]) -> dict[str, str]:
@@ -71,7 +73,9 @@ def run_spec(config: dict[str, Any], wc: Any) -> dict[str, Any]:
 
 def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
     entry = config["datasets"][dataset]
-    return bool(entry.get("include_background", config["evaluation"].get("include_background", True)))
+    return bool(
+        entry.get("include_background", config["evaluation"].get("include_background", True))
+    )
 
 
 @contextlib.contextmanager
@@ -80,7 +84,12 @@ def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=handlers,
+        force=True,
+    )
     logger = logging.getLogger("segbench")
     try:
         yield logger

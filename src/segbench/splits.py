@@ -15,7 +15,6 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from segbench.paths import fmt_fraction
 
@@ -51,6 +50,8 @@ def make_splits(
     Raises:
         SplitError: more folds than samples (or groups), or too few samples for a validation set.
     """
+    from sklearn.model_selection import GroupKFold, GroupShuffleSplit  # lazy: 1 s import
+
     order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
     ids_sorted = [str(ids[i]) for i in order]
     grp = [str(groups[i]) for i in order] if groups is not None else ids_sorted
@@ -82,7 +83,9 @@ def make_splits(
         subsets = {
             key: sorted(shuffled[: max(1, math.ceil(float(key) * len(train)))]) for key in fr_keys
         }
-        folds.append({"fold": k, "train": train, "val": val, "test": test_ids, "fractions": subsets})
+        folds.append(
+            {"fold": k, "train": train, "val": val, "test": test_ids, "fractions": subsets}
+        )
     return {
         "dataset": dataset,
         "seed": seed,

@@ -28,7 +28,11 @@ wildcard_constraints:
 def get_final_output():
     return [
         paths.TIDY_TABLE,
-        *expand("results/tables/{dataset}_table.{ext}", dataset=DATASETS, ext=["csv", "md", "tex"]),
+        *expand(
+            "results/tables/{dataset}_table.{ext}",
+            dataset=DATASETS,
+            ext=["csv", "md", "tex"],
+        ),
         "results/figures/miou_vs_fraction.png",
     ]
 

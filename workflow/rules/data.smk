@@ -2,16 +2,16 @@ rule prepare_synthetic:
     output:
         npz=paths.PREPARED_NPZ,
         meta=paths.PREPARED_JSON,
-    params:
-        spec=get_synthetic_params,
     log:
         "logs/prepare_synthetic/{dataset}.log",
     wildcard_constraints:
         dataset=alternation(SYNTHETIC) if SYNTHETIC else "^$",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        spec=get_synthetic_params,
     script:
         "../../scripts/prepare_synthetic.py"

@@ -6,17 +6,17 @@ rule evaluate:
     output:
         metrics=paths.RUN_FILES["metrics"],
         per_image=paths.RUN_FILES["per_image"],
-        reliability=paths.RUN_DIR + "/reliability.csv",
-    params:
-        evaluation=get_evaluation,
+        reliability=paths.RUN_FILES["reliability"],
     log:
         "logs/evaluate/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.tsv"
+    conda:
+        ENV
     resources:
         mem_mb=config["resources"]["eval_mem_mb"],
         runtime=10,
-    conda:
-        ENV
+    params:
+        evaluation=get_evaluation,
     script:
         "../../scripts/evaluate.py"

@@ -11,11 +11,11 @@ rule aggregate:
         ),
     log:
         "logs/aggregate/aggregate.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
     script:
         "../../scripts/aggregate.py"
 
@@ -45,19 +45,19 @@ rule paper_table:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "format": "latex"},
         ),
+    log:
+        "logs/paper_table/{dataset}.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
         study=config["study"],
         losses=list(config["losses"]),
         models=list(config["models"]),
-    log:
-        "logs/paper_table/{dataset}.log",
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../../scripts/paper_table.py"
 
@@ -73,15 +73,15 @@ rule figures:
             subcategory="Training fraction",
             labels={"figure": "mIoU vs training fraction"},
         ),
-    params:
-        metric=config["report"]["metric"],
-        scale=config["report"]["scale"],
     log:
         "logs/figures/miou_vs_fraction.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        metric=config["report"]["metric"],
+        scale=config["report"]["scale"],
     script:
         "../../scripts/figures.py"

@@ -3,14 +3,14 @@ rule splits:
         npz=paths.PREPARED_NPZ,
     output:
         paths.SPLITS,
-    params:
-        spec=get_split_params,
     log:
         "logs/splits/{dataset}.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=5,
-    conda:
-        ENV
+    params:
+        spec=get_split_params,
     script:
         "../../scripts/make_splits.py"

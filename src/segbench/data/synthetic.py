@@ -40,7 +40,9 @@ def _finish(
     return np.clip((img - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
 
 
-def _vessels(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _vessels(
+    rng: np.random.Generator, size: int, p: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """Random smooth curves (vessel trees) drawn 1-2 px thick on a shaded background."""
     target_fg = float(p.get("foreground", 0.07))
     mask = np.zeros((size, size), dtype=bool)
@@ -114,7 +116,9 @@ def _cells(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.n
     return img, label
 
 
-def _organs(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _organs(
+    rng: np.random.Generator, size: int, p: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """Two large 'lungs' with ground-glass patches and small rare consolidations inside."""
     yy, xx = np.mgrid[0:size, 0:size] / size
     label = np.zeros((size, size), dtype=np.uint8)
@@ -147,7 +151,9 @@ def _organs(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.
     return img, label
 
 
-GENERATORS: dict[str, Callable[[np.random.Generator, int, dict[str, Any]], tuple[np.ndarray, np.ndarray]]] = {
+GENERATORS: dict[
+    str, Callable[[np.random.Generator, int, dict[str, Any]], tuple[np.ndarray, np.ndarray]]
+] = {
     "synth_vessels": _vessels,
     "synth_cells": _cells,
     "synth_organs": _organs,
@@ -174,7 +180,9 @@ def generate(
         ValueError: unknown name, or ``n``/``size`` out of range.
     """
     if name not in GENERATORS:
-        raise ValueError(f"unknown synthetic dataset {name!r}; known: {', '.join(sorted(GENERATORS))}")
+        raise ValueError(
+            f"unknown synthetic dataset {name!r}; known: {', '.join(sorted(GENERATORS))}"
+        )
     if n < 2:
         raise ValueError(f"synthetic dataset {name!r}: n must be >= 2, got {n}")
     if size < 32:

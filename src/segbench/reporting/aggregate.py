@@ -42,7 +42,12 @@ def tidy_from_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
         )
         for cls in m["classes"]:
             row = dict(base)
-            row.update({k: cls.get(k) for k in ("class", "class_name", "n_valid", "iou", "dice", "hd95", "nsd")})
+            row.update(
+                {
+                    k: cls.get(k)
+                    for k in ("class", "class_name", "n_valid", "iou", "dice", "hd95", "nsd")
+                }
+            )
             rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -53,5 +58,9 @@ def tidy_from_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def run_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """One row per run (the run-level columns of the tidy table)."""
-    run_cols = [c for c in tidy.columns if c not in ("class", "class_name", "n_valid", "iou", "dice", "hd95", "nsd")]
+    run_cols = [
+        c
+        for c in tidy.columns
+        if c not in ("class", "class_name", "n_valid", "iou", "dice", "hd95", "nsd")
+    ]
     return tidy[run_cols].drop_duplicates(subset=RUN_KEYS).reset_index(drop=True)

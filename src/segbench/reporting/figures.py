@@ -24,7 +24,9 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def miou_vs_fraction(tidy: pd.DataFrame, path: str | Path, metric: str = "iou", scale: float = 100.0) -> None:
+def miou_vs_fraction(
+    tidy: pd.DataFrame, path: str | Path, metric: str = "iou", scale: float = 100.0
+) -> None:
     """Mean metric vs training fraction per loss; one panel per (dataset, model); error bars = sd."""
     runs = run_table(tidy)
     runs = runs[runs["status"] == "completed"].copy()

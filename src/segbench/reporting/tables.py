@@ -51,13 +51,19 @@ def paper_table(
         stat["column"] = col
         out.append(stat.reset_index())
     long = pd.concat(out, ignore_index=True)
-    long["rank"] = long.groupby(["model", "fraction", "column"])["mean"].rank(ascending=False, method="min")
+    long["rank"] = long.groupby(["model", "fraction", "column"])["mean"].rank(
+        ascending=False, method="min"
+    )
     counts = runs.groupby(keys).agg(
         n_runs=("status", "size"), n_diverged=("status", lambda s: int((s == "diverged").sum()))
     )
     long = long.merge(counts.reset_index(), on=keys, how="left")
-    long["model"] = pd.Categorical(long["model"], _order(sorted(long["model"].unique()), model_order))
-    long["loss"] = pd.Categorical(long["loss"], _order(list(dict.fromkeys(sub["loss"])), loss_order))
+    long["model"] = pd.Categorical(
+        long["model"], _order(sorted(long["model"].unique()), model_order)
+    )
+    long["loss"] = pd.Categorical(
+        long["loss"], _order(list(dict.fromkeys(sub["loss"])), loss_order)
+    )
     long["fraction_f"] = long["fraction"].astype(float)
     long = long.sort_values(["model", "fraction_f", "loss"], ascending=[True, False, True])
     return long.drop(columns="fraction_f").reset_index(drop=True)
@@ -78,7 +84,9 @@ def wide(long: pd.DataFrame, style: str) -> pd.DataFrame:
     """Wide layout: one row per (model, fraction, loss), one column per metric column."""
     columns = list(dict.fromkeys(long["column"]))
     rows: list[dict[str, Any]] = []
-    for (model, fraction, loss), g in long.groupby(["model", "fraction", "loss"], sort=False, observed=True):
+    for (model, fraction, loss), g in long.groupby(
+        ["model", "fraction", "loss"], sort=False, observed=True
+    ):
         row: dict[str, Any] = {"model": model, "fraction": fraction, "loss": loss}
         for _, r in g.iterrows():
             row[r["column"]] = _fmt(r["mean"], r["std"], r["rank"], style)
@@ -114,7 +122,10 @@ def to_latex(long: pd.DataFrame, caption: str) -> str:
         if prev is not None and block != prev:
             lines.append("\\midrule")
         prev = block
-        lines.append(" & ".join(str(v).replace("_", "\\_") if i < 3 else str(v) for i, v in enumerate(row)) + " \\\\")
+        lines.append(
+            " & ".join(str(v).replace("_", "\\_") if i < 3 else str(v) for i, v in enumerate(row))
+            + " \\\\"
+        )
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 

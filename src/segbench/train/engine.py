@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from segbench import faults
 from segbench.data.io import PreparedDataset, load_prepared
-from segbench.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from segbench.io_utils import atomic_open, atomic_write_json, atomic_write_text
 from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.provenance import device_info, git_commit, package_versions
@@ -141,13 +142,17 @@ def predict(
         xb = x[i : i + batch]
         if device.type == "cuda":
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+        ):
             logits = model(xb)
         out.append(torch.softmax(logits.float(), dim=1))
     return torch.cat(out)
 
 
-def mean_iou(prob: torch.Tensor, y: torch.Tensor, num_classes: int, include_background: bool) -> float:
+def mean_iou(
+    prob: torch.Tensor, y: torch.Tensor, num_classes: int, include_background: bool
+) -> float:
     """Dataset-level mIoU (confusion over all pixels) for model selection on the validation set."""
     pred = prob.argmax(1).reshape(-1)
     cm = torch.bincount(y.reshape(-1) * num_classes + pred, minlength=num_classes**2)
@@ -185,10 +190,20 @@ def _build_scheduler(opt: torch.optim.Optimizer, cfg: dict[str, Any]) -> Any:
     raise ValueError(f"training.scheduler must be none, plateau or cosine, got {name!r}")
 
 
-def _torch_save_atomic(obj: Any, path: Path) -> None:
+def _save_atomic(data: bytes, path: Path, fault: str | None = None, epoch: int = 0) -> None:
+    """Atomic write; ``fault`` names an injection point hit after half the bytes (tests only)."""
+    with atomic_open(path, "wb") as fh:
+        half = len(data) // 2
+        fh.write(data[:half])
+        if fault:
+            faults.point(fault, epoch)
+        fh.write(data[half:])
+
+
+def _torch_save_atomic(obj: Any, path: Path, fault: str | None = None, epoch: int = 0) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    _save_atomic(buf.getvalue(), path, fault, epoch)
 
 
 def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -265,11 +280,15 @@ def train_run(
     include_bg = bool(evcfg.get("include_background", True))
 
     model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
-    model = build_model(spec.model_cfg["name"], in_channels=data.in_channels, classes=c, **model_params)
+    model = build_model(
+        spec.model_cfg["name"], in_channels=data.in_channels, classes=c, **model_params
+    )
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"})
+    loss_fn = build_loss(
+        spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
+    )
     loss_fn = loss_fn.to(device)
     opt = _build_optimizer(model, tcfg)
     sched = _build_scheduler(opt, tcfg)
@@ -340,6 +359,8 @@ def train_run(
             loss.backward()
             opt.step()
             running += loss.detach()
+            if s == steps // 2:
+                faults.point("step", epoch + 1)
         train_loss = float(running) / steps  # one host sync per epoch
         row: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -373,7 +394,12 @@ def train_run(
         else:
             log.info(
                 "epoch %d/%d loss %.5f val_miou %s (best %.4f @ %d)",
-                epoch + 1, epochs, train_loss, row["val_miou"], best_val, best_epoch,
+                epoch + 1,
+                epochs,
+                train_loss,
+                row["val_miou"],
+                best_val,
+                best_epoch,
             )
         stop_early = patience is not None and bad_vals >= int(patience)
         if (epoch + 1) % ckpt_every == 0 and epoch + 1 < epochs and not stop_early:
@@ -392,9 +418,13 @@ def train_run(
                     "bad_vals": bad_vals,
                 },
                 ckpt_path,
+                fault="checkpoint_write",
+                epoch=epoch + 1,
             )
         if stop_early:
-            log.info("early stopping at epoch %d (no improvement in %s validations)", epoch + 1, patience)
+            log.info(
+                "early stopping at epoch %d (no improvement in %s validations)", epoch + 1, patience
+            )
             break
     if bar is not None:
         bar.close()
@@ -413,7 +443,7 @@ def train_run(
     np.savez_compressed(
         buf, probs=prob.cpu().numpy().astype(np.float16), ids=np.asarray(ids["test"], dtype=str)
     )
-    atomic_write_bytes(out / "probs.npz", buf.getvalue())
+    _save_atomic(buf.getvalue(), out / "probs.npz", fault="probs_write", epoch=len(history))
 
     wall = time.time() - t0
     result = TrainResult(
@@ -428,7 +458,10 @@ def train_run(
     atomic_write_json(
         out / "run.json",
         {
-            "run": {k: getattr(spec, k) for k in ("dataset", "model", "loss", "fraction", "seed", "fold")},
+            "run": {
+                k: getattr(spec, k)
+                for k in ("dataset", "model", "loss", "fraction", "seed", "fold")
+            },
             "config": spec.as_dict(),
             "config_digest": digest,
             "result": result.__dict__,

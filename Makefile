@@ -1,0 +1,42 @@
+# segbench: two commands do everything on a fresh Linux machine with Python 3.11.
+#   make run    install (venv, pinned) and run the default study end to end, with the HTML report
+#   make test   install and run the test suite (lint, format, workflow lint, pytest)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SNAKEMAKE := $(VENV)/bin/snakemake
+CORES ?= all
+CONFIG ?= config/config.yaml
+PYTEST_ARGS ?=
+
+.PHONY: venv run report test lint dry-run clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/lock.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/lock.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
+	touch $@
+
+run: venv
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
+	$(SNAKEMAKE) --cores 1 --configfile $(CONFIG) --report results/report.html
+	@echo "Report: results/report.html  Tables: results/tables/  Figures: results/figures/"
+
+dry-run: venv
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG) --dry-run
+
+lint: venv
+	$(VENV)/bin/ruff check src scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile workflow
+	$(SNAKEMAKE) --lint --configfile .test/config.yaml
+
+test: venv lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf results logs .snakemake data/prepared

@@ -1,0 +1,172 @@
+"""Fetch, verify and extract registry datasets (Snakemake script and command line).
+
+Under Snakemake (workflow/rules/download.smk) this runs rule ``download_file`` (one file into
+``data/downloads/{raw}/{file}``) or rule ``extract_dataset`` (``data/raw/{raw}``).
+
+Command line (from the repository root)::
+
+    python scripts/download.py list
+    python scripts/download.py info DATASET
+    python scripts/download.py fetch DATASET [--mirror DIR_OR_URL]   # download + extract + verify
+    python scripts/download.py verify DATASET                        # check data/raw/DATASET
+    python scripts/download.py manifest DATASET [--write]            # (re)generate its manifest
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from segbench.data.download import (
+    DOWNLOAD_FILE,
+    RAW_DIR,
+    DownloadError,
+    extract_dataset,
+    fetch_dataset_file,
+    verify_raw,
+)
+from segbench.data.manifest import compute_manifest, write_manifest
+from segbench.data.registry import DEFAULT_REGISTRY, default_manifest_path, load_registry
+
+log = logging.getLogger("segbench.download")
+
+
+def _setup_logging(logfile: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def _settings(cfg: dict) -> dict:
+    dl = cfg.get("download") or {}
+    return {
+        "registry": dl.get("registry", DEFAULT_REGISTRY),
+        "mirror": dl.get("mirror") or os.environ.get("SEGBENCH_MIRROR") or None,
+        "retries": int(dl.get("retries", 5)),
+        "timeout": float(dl.get("timeout_s", 60)),
+        "backoff": float(dl.get("backoff_s", 1.0)),
+        "allow_unpinned": bool(dl.get("allow_unpinned", True)),
+    }
+
+
+def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
+    """Entry point under Snakemake's ``script:`` directive."""
+    logs = list(smk.log)
+    _setup_logging(logs[0] if logs else None)
+    s = _settings(dict(smk.config))
+    registry = load_registry(s["registry"])
+    raw = smk.wildcards["raw"]
+    entry = registry[raw]
+    if smk.rule == "download_file":
+        res = fetch_dataset_file(
+            entry,
+            smk.wildcards["file"],
+            smk.output[0],
+            mirror=s["mirror"],
+            retries=s["retries"],
+            timeout=s["timeout"],
+            backoff=s["backoff"],
+        )
+        log.info("%s: %d bytes from %s, sha256 %s", res.path, res.size, res.url, res.sha256)
+    elif smk.rule == "extract_dataset":
+        downloads = {
+            f.name: Path(DOWNLOAD_FILE.format(dataset=entry.id, file=f.name)) for f in entry.files
+        }
+        report = extract_dataset(
+            entry,
+            downloads,
+            smk.output[0],
+            manifest=default_manifest_path(registry, entry.id),
+            manifest_out=getattr(smk.log, "manifest", None),
+            allow_unpinned=s["allow_unpinned"],
+        )
+        log.info("%s: %s", smk.output[0], report)
+    else:
+        raise ValueError(f"scripts/download.py does not handle rule {smk.rule!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--registry", default=DEFAULT_REGISTRY, help="dataset registry YAML")
+    p.add_argument("--mirror", default=os.environ.get("SEGBENCH_MIRROR"), help="folder or base URL")
+    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=60.0)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list datasets")
+    for name in ("info", "fetch", "verify", "manifest"):
+        sp = sub.add_parser(name)
+        sp.add_argument("dataset")
+        if name == "manifest":
+            sp.add_argument(
+                "--write", action="store_true", help="write config/manifests/<id>.sha256"
+            )
+    args = p.parse_args(argv)
+    _setup_logging(None)
+    registry = load_registry(args.registry)
+    if args.cmd == "list":
+        for e in registry.values():
+            recipe = e.recipe_name or "-"
+            print(f"{e.id:22s} {e.access:8s} recipe={recipe:13s} {e.title}")
+        return 0
+    entry = registry[args.dataset]
+    raw_dir = Path(RAW_DIR.format(dataset=entry.raw_id))
+    manifest = default_manifest_path(registry, entry.id)
+    if args.cmd == "info":
+        print(f"{entry.id}: {entry.title}\n  access: {entry.access}\n  licence: {entry.licence}")
+        print(f"  citation: {entry.citation}\n  classes: {list(entry.classes)}")
+        for f in entry.files:
+            print(f"  file {f.name}: sha256={f.sha256 or '(none pinned)'} urls={list(f.urls)}")
+        print(f"  manifest: {manifest} ({'pinned' if manifest.is_file() else 'not pinned yet'})")
+        if entry.instructions:
+            print(f"  instructions: {entry.instructions}")
+        return 0
+    if args.cmd == "fetch":
+        src = registry[entry.raw_id]
+        downloads = {}
+        for f in src.files:
+            dest = Path(DOWNLOAD_FILE.format(dataset=src.id, file=f.name))
+            fetch_dataset_file(
+                src, f.name, dest, mirror=args.mirror, retries=args.retries, timeout=args.timeout
+            )
+            downloads[f.name] = dest
+        if raw_dir.exists():
+            print(f"{raw_dir} exists; verifying it instead of extracting again")
+            print(verify_raw(src, raw_dir, manifest))
+            return 0
+        print(extract_dataset(src, downloads, raw_dir, manifest=manifest))
+        return 0
+    if args.cmd == "verify":
+        print(verify_raw(entry, raw_dir, manifest, allow_unpinned=False))
+        return 0
+    if args.cmd == "manifest":
+        entries = compute_manifest(raw_dir)
+        if args.write:
+            write_manifest(manifest, entries)
+            print(f"wrote {len(entries)} entries to {manifest}")
+        else:
+            sys.stdout.write("".join(f"{h}  {r}\n" for r, h in entries.items()))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    if "snakemake" in globals():
+        run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    else:
+        try:
+            sys.exit(main())
+        except DownloadError as err:
+            sys.exit(f"error: {err}")

@@ -1,0 +1,132 @@
+"""Prepare a registry dataset: ``data/raw/{raw}`` -> ``data/prepared/{dataset}.npz`` + ``.json``.
+
+Under Snakemake (rule ``prepare_dataset`` in workflow/rules/download.smk) the dataset is the
+``{dataset}`` wildcard. Command line (from the repository root)::
+
+    python scripts/prepare.py DATASET [--registry config/datasets.yaml] [--out data/prepared]
+
+The raw folder is verified against the committed manifest again before the recipe runs, and the
+sidecar records the archive sha256s, the manifest digest and the recipe parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from segbench.data.download import RAW_DIR, verify_raw
+from segbench.data.recipes import prepare_dataset
+from segbench.data.registry import (
+    DEFAULT_REGISTRY,
+    DatasetRegistry,
+    default_manifest_path,
+    load_registry,
+)
+
+log = logging.getLogger("segbench.prepare")
+
+
+def prepare(
+    registry: DatasetRegistry,
+    registry_id: str,
+    raw_dir: Path,
+    out_npz: Path,
+    *,
+    name: str | None = None,
+    allow_unpinned: bool = True,
+) -> None:
+    """Verify ``raw_dir`` and run the entry's recipe, writing ``out_npz`` and its sidecar."""
+    entry = registry[registry_id]
+    raw_entry = registry[entry.raw_id]
+    provenance = verify_raw(
+        raw_entry,
+        raw_dir,
+        default_manifest_path(registry, raw_entry.id),
+        allow_unpinned=allow_unpinned,
+        archives_verified=bool(raw_entry.files) and all(f.sha256 for f in raw_entry.files),
+    )
+    source = {
+        "registry": str(registry.path),
+        "registry_id": entry.id,
+        "raw_id": raw_entry.id,
+        "raw_dir": str(raw_dir),
+        "homepage": raw_entry.homepage,
+        "doi": raw_entry.doi,
+        "files": [
+            {"name": f.name, "urls": list(f.urls), "sha256": f.sha256, "size": f.size}
+            for f in raw_entry.files
+        ],
+        **{k: v for k, v in provenance.items() if k != "extra_files"},
+    }
+    if name is not None and name != entry.id:
+        from dataclasses import replace
+
+        entry = replace(entry, id=name)
+    arrays = prepare_dataset(entry, raw_dir, out_npz, source=source)
+    counts = arrays.masks.reshape(-1)
+    log.info(
+        "%s: %d samples, images %s, classes %s, proportions %s",
+        out_npz,
+        len(arrays.ids),
+        list(arrays.images.shape),
+        list(entry.classes),
+        [round(float((counts == k).mean()), 4) for k in range(entry.num_classes)],
+    )
+
+
+def _setup_logging(logfile: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
+    """Entry point under Snakemake's ``script:`` directive."""
+    _setup_logging(smk.log[0] if len(smk.log) else None)
+    dl = dict(smk.config).get("download") or {}
+    registry = load_registry(dl.get("registry", DEFAULT_REGISTRY))
+    prepare(
+        registry,
+        smk.params.spec["registry_id"],
+        Path(smk.input.raw),
+        Path(smk.output.npz),
+        name=smk.wildcards["dataset"],
+        allow_unpinned=bool(dl.get("allow_unpinned", True)),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("dataset")
+    p.add_argument("--registry", default=DEFAULT_REGISTRY)
+    p.add_argument("--out", default="data/prepared", help="output folder")
+    args = p.parse_args(argv)
+    _setup_logging(None)
+    registry = load_registry(args.registry)
+    entry = registry[args.dataset]
+    prepare(
+        registry,
+        entry.id,
+        Path(RAW_DIR.format(dataset=entry.raw_id)),
+        Path(args.out) / f"{entry.id}.npz",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    if "snakemake" in globals():
+        run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+    else:
+        sys.exit(main())

@@ -1,0 +1,176 @@
+"""Training engine on CPU: determinism, and resume after a real SIGKILL equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segbench.splits import dumps, make_splits
+from segbench.train import RunSpec, train_run
+from segbench.train.engine import augment, mean_iou
+
+TRAINING = {
+    "optimizer": "adam",
+    "lr": 0.003,
+    "batch_size": 4,
+    "epochs": 5,
+    "steps_per_epoch": 3,
+    "crop": 24,
+    "hflip": True,
+    "val_every": 1,
+    "checkpoint_every": 1,
+    "device": "cpu",
+    "threads": 1,
+    "deterministic": True,
+    "amp": True,
+    "scheduler": "none",
+    "early_stopping": None,
+}
+
+
+def _spec(**overrides) -> RunSpec:
+    base = dict(
+        dataset="tiny",
+        model="unet4",
+        loss="dice_ce",
+        fraction="1",
+        seed=0,
+        fold=0,
+        model_cfg={"name": "unet", "base_channels": 4, "depth": 2, "dropout": 0.1},
+        loss_cfg={"name": "dice_ce", "w_dice": 0.5, "w_ce": 0.5},
+        training=dict(TRAINING),
+        evaluation={"include_background": True},
+    )
+    base.update(overrides)
+    return RunSpec(**base)
+
+
+@pytest.fixture()
+def split_file(tiny_prepared: Path) -> Path:
+    from segbench.data.io import load_prepared
+
+    d = load_prepared(tiny_prepared)
+    path = tiny_prepared.parent / "splits.json"
+    path.write_text(dumps(make_splits(d.ids, 3, [1], seed=0, dataset="tiny")))
+    return path
+
+
+def _probs(run_dir: Path) -> np.ndarray:
+    with np.load(run_dir / "probs.npz") as z:
+        return z["probs"]
+
+
+def test_same_seed_same_result_and_outputs(tiny_prepared, split_file, tmp_path):
+    r1 = train_run(_spec(), tiny_prepared, split_file, tmp_path / "a")
+    train_run(_spec(), tiny_prepared, split_file, tmp_path / "b")
+    assert r1.status == "completed" and r1.epochs_run == 5
+    assert np.array_equal(_probs(tmp_path / "a"), _probs(tmp_path / "b"))
+    assert (tmp_path / "a" / "history.csv").read_text().count("\n") == 6
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    for key in ("config", "git", "packages", "device", "seed", "wall_seconds"):
+        assert key in run
+    assert run["packages"]["torch"].startswith("2.")
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()  # removed once the run is complete
+    r3 = train_run(_spec(seed=1), tiny_prepared, split_file, tmp_path / "c")
+    assert r3.status == "completed"
+    assert not np.array_equal(_probs(tmp_path / "a"), _probs(tmp_path / "c"))
+
+
+CHILD = """
+import sys
+from segbench.train import RunSpec, train_run
+import json
+spec = RunSpec(**json.loads(sys.argv[1]))
+train_run(spec, sys.argv[2], sys.argv[3], sys.argv[4])
+"""
+
+
+@pytest.mark.parametrize("fault", ["step@3", "checkpoint_write@3", "probs_write@5"])
+def test_resume_after_sigkill_equals_uninterrupted(tiny_prepared, split_file, tmp_path, fault):
+    spec = _spec()
+    ref = tmp_path / "ref"
+    train_run(spec, tiny_prepared, split_file, ref)
+    out = tmp_path / "killed"
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        json.dumps(spec.as_dict()),
+        str(tiny_prepared),
+        str(split_file),
+        str(out),
+    ]
+    env = dict(os.environ, SEGBENCH_FAULT=fault)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (out / "run.json").exists()  # a killed run never looks complete
+    leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    if fault.startswith(("checkpoint", "probs")):
+        assert leftovers, "the kill should have hit a half-written temp file"
+    if fault.startswith("probs"):
+        assert not (out / "probs.npz").exists()
+    result = train_run(spec, tiny_prepared, split_file, out)
+    expected_resume = {"step@3": 2, "checkpoint_write@3": 2, "probs_write@5": 4}[fault]
+    assert result.resumed_from_epoch == expected_resume
+    assert np.array_equal(_probs(ref), _probs(out))
+    ref_hist = (ref / "history.csv").read_text().splitlines()
+    out_hist = (out / "history.csv").read_text().splitlines()
+    col = lambda lines, i: [line.split(",")[i] for line in lines]  # noqa: E731
+    assert col(ref_hist, 1) == col(out_hist, 1) and col(ref_hist, 2) == col(out_hist, 2)
+
+
+def test_checkpoint_of_other_config_is_not_resumed(tiny_prepared, split_file, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, SEGBENCH_FAULT="step@3")
+    spec = _spec()
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        json.dumps(spec.as_dict()),
+        str(tiny_prepared),
+        str(split_file),
+        str(out),
+    ]
+    assert (
+        subprocess.run(args, env=env, capture_output=True, timeout=300).returncode
+        == -signal.SIGKILL
+    )
+    other = _spec(loss_cfg={"name": "dice_ce", "w_dice": 0.3, "w_ce": 0.7})
+    assert train_run(other, tiny_prepared, split_file, out).resumed_from_epoch is None
+
+
+def test_diverged_run_is_recorded(tiny_prepared, split_file, tmp_path):
+    spec = _spec(training=dict(TRAINING, lr=1e38, optimizer="sgd"))
+    result = train_run(spec, tiny_prepared, split_file, tmp_path / "d")
+    assert result.status == "diverged" and result.diverged_epoch is not None
+    run = json.loads((tmp_path / "d" / "run.json").read_text())
+    assert run["result"]["status"] == "diverged"
+    assert np.isfinite(_probs(tmp_path / "d").astype(np.float32)).all()
+
+
+def test_augment_is_reproducible_and_consistent():
+    import torch
+
+    x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8)
+    y = x[:, 0].long()
+    xa, ya = augment(x, y, 4, True, torch.Generator().manual_seed(0))
+    xb, yb = augment(x, y, 4, True, torch.Generator().manual_seed(0))
+    assert torch.equal(xa, xb) and xa.shape == (2, 1, 4, 4)
+    assert torch.equal(xa[:, 0].long(), ya)  # image and mask cropped/flipped identically
+
+
+def test_mean_iou_closed_form():
+    import torch
+
+    y = torch.tensor([[0, 0, 1, 1]])
+    prob = torch.tensor([[[0.9, 0.2, 0.8, 0.1], [0.1, 0.8, 0.2, 0.9]]]).reshape(1, 2, 1, 4)
+    # pred = [0, 1, 0, 1]: class 0 IoU = 1/3, class 1 IoU = 1/3
+    assert mean_iou(prob, y.reshape(1, 1, 4), 2, True) == pytest.approx(1 / 3)

@@ -1,0 +1,124 @@
+"""The real Snakemake DAG on the tiny config (.test/config.yaml): every rule, content checks,
+no-op rerun, incremental rerun after a loss-parameter change, report, and bad-config exits."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, copy_workflow, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+TINY = REPO / ".test" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory) -> Path:
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"), TINY)
+    run_snakemake(wd)
+    return wd
+
+
+def _jobs(dry_run_stdout: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job in a dry-run listing."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule )", dry_run_stdout):
+        m = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not m:
+            continue
+        wc = re.search(r"wildcards: (.*)", block)
+        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((m.group(1), wildcards))
+    return jobs
+
+
+def test_outputs_content(workflow_run: Path):
+    cfg = yaml.safe_load(TINY.read_text())
+    tidy = pd.read_csv(workflow_run / "results/tables/tidy.csv", dtype={"fraction": str})
+    n_runs = len(cfg["datasets"]) * len(cfg["losses"]) * len(cfg["fractions"]) * cfg["folds"]
+    assert tidy.groupby(["dataset", "model", "loss", "fraction", "seed", "fold"]).ngroups == n_runs
+    assert len(tidy) == n_runs // 2 * (
+        2 + 4
+    )  # one row per (run, class): vessels 2, organs 4 classes
+    assert tidy["iou"].between(0, 1).all() and tidy["miou"].between(0, 1).all()
+    assert set(tidy["status"]) == {"completed"}
+    # the run-level mIoU equals the mean of the class IoUs (background included)
+    per_run = tidy.groupby(["dataset", "loss", "fraction", "fold"])
+    assert (per_run["iou"].mean() - per_run["miou"].first()).abs().max() < 1e-9
+    md = (workflow_run / "results/tables/synth_organs_table.md").read_text()
+    for loss in cfg["losses"]:
+        assert f"| {loss} |" in md
+    assert "**" in md and "<u>" in md and "consolidation" in md
+    tex = (workflow_run / "results/tables/synth_vessels_table.tex").read_text()
+    assert "\\toprule" in tex and "\\textbf{" in tex
+    png = (workflow_run / "results/figures/miou_vs_fraction.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    run_dir = workflow_run / "results/runs/synth_vessels/unet4/ce/f0.5/s0/k1"
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["run"] == {
+        "dataset": "synth_vessels",
+        "model": "unet4",
+        "loss": "ce",
+        "fraction": "0.5",
+        "seed": 0,
+        "fold": 1,
+    }
+    assert run["config"]["loss_cfg"] == {"name": "ce"} and "commit" in run["git"]
+    assert run["n_train"] == 3  # ceil(0.5 * 5 training images of fold 1)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_images"] == run["n_test"] and 0 <= metrics["ece"] <= 1
+    splits = json.loads((workflow_run / "results/splits/synth_vessels.json").read_text())
+    assert len(splits["folds"]) == 2
+
+
+def test_noop_rerun_runs_zero_jobs(workflow_run: Path):
+    out = run_snakemake(workflow_run, "--dry-run").stdout
+    assert "Nothing to be done" in out, out[-2000:]
+
+
+def test_loss_param_change_reruns_only_that_loss(workflow_run: Path, tmp_path: Path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["losses"]["dicece_0.5"]["w_dice"] = 0.3
+    cfg["losses"]["dicece_0.5"]["w_ce"] = 0.7
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    out = run_snakemake(workflow_run, "--dry-run", "--configfile", str(changed)).stdout
+    jobs = _jobs(out)
+    trained = [wc for rule, wc in jobs if rule == "train"]
+    evaluated = [wc for rule, wc in jobs if rule == "evaluate"]
+    n = len(cfg["datasets"]) * len(cfg["fractions"]) * cfg["folds"]
+    assert len(trained) == n and len(evaluated) == n, out[-3000:]
+    assert {wc["loss"] for wc in trained + evaluated} == {"dicece_0.5"}
+    others = sorted({rule for rule, _ in jobs} - {"train", "evaluate"})
+    assert others == ["aggregate", "all", "figures", "paper_table"], others
+
+
+def test_report_builds(workflow_run: Path):
+    run_snakemake(workflow_run, "--report", "report.html")
+    html = (workflow_run / "report.html").read_text(errors="replace")
+    assert "synth_organs" in html and "ci_tiny" in html
+
+
+@pytest.mark.parametrize(
+    "mutate, msg",
+    [
+        (lambda c: c["losses"].update(bad={"name": "no_such_loss"}), "unknown loss 'no_such_loss'"),
+        (lambda c: c.update(fractions=[1.5]), "fractions"),
+        (lambda c: c.update(folds=50), "more than the 12 images"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path: Path, mutate, msg):
+    wd = copy_workflow(tmp_path / "wf", TINY)
+    cfg = yaml.safe_load(TINY.read_text())
+    mutate(cfg)
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(wd, check=False)
+    assert proc.returncode != 0
+    assert msg in proc.stdout + proc.stderr
+    assert not (wd / "results").exists() and not (wd / "data").exists()
