@@ -1,0 +1,171 @@
+"""Shared plumbing of the loss modules: input checks, parameter validation, the ``spec`` record.
+
+Every loss is an :class:`SegLoss` subclass. It holds configuration only; the math lives in
+:mod:`segbench.losses.functional`. ``forward(logits, target)`` validates shapes once and calls
+``compute(logits, target)`` with float32 (or float64) logits and int64 targets.
+
+Each class carries a ``spec`` dict (formula, paper + equation, batch reduction, background
+handling, smoothing); :mod:`segbench.losses.spec` renders the table of docs/losses.md from it and
+from the constructor's signature, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .functional import to_float
+
+
+class SegLoss(nn.Module):
+    """Base class: ``forward(logits [B, C, *spatial], target [B, *spatial]) -> scalar``.
+
+    Raises:
+        ValueError: logits with fewer than 3 dimensions, a target whose shape is not
+            ``logits.shape`` without the class axis, or a non-integer target.
+    """
+
+    spec: ClassVar[dict[str, str]] = {}
+    name: ClassVar[str] = ""
+    min_classes: ClassVar[int] = 1
+    max_classes: ClassVar[int | None] = None
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        check_inputs(logits, target, self.name, self.min_classes, self.max_classes)
+        return self.compute(to_float(logits), target.long())
+
+    def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        params = getattr(self, "_params", {})
+        return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def check_inputs(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    name: str = "",
+    min_classes: int = 1,
+    max_classes: int | None = None,
+) -> None:
+    """Validate the ``(logits, target)`` contract of every loss (see docs/CONVENTIONS.md)."""
+    who = f"loss {name!r}: " if name else ""
+    if not torch.is_floating_point(logits):
+        raise ValueError(f"{who}logits must be a float tensor, got dtype {logits.dtype}")
+    if logits.ndim < 3:
+        raise ValueError(
+            f"{who}logits must be [B, C, *spatial] (2D or 3D), got shape {tuple(logits.shape)}"
+        )
+    if torch.is_floating_point(target) or target.dtype == torch.bool:
+        raise ValueError(f"{who}target must hold int64 class indices, got dtype {target.dtype}")
+    expected = (logits.shape[0], *logits.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"{who}target shape {tuple(target.shape)} does not match logits "
+            f"{tuple(logits.shape)}; expected {expected}"
+        )
+    c = logits.shape[1]
+    if c < min_classes or (max_classes is not None and c > max_classes):
+        allowed = f"{min_classes}" if max_classes == min_classes else f">= {min_classes}"
+        if max_classes is not None and max_classes != min_classes:
+            allowed = f"{min_classes}..{max_classes}"
+        raise ValueError(f"{who}number of classes C={c} is not supported; allowed C: {allowed}")
+
+
+# --------------------------------------------------------------------------- parameter checks
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as float after checking it is a finite real number in the given range.
+
+    Raises:
+        ValueError: naming the parameter, the value and the allowed range.
+    """
+    lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+    allowed = f"a real number in {lo}, {hi}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"parameter {name}={value!r} is not allowed; expected {allowed}")
+    v = float(value)
+    ok = math.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        raise ValueError(f"parameter {name}={value!r} is not allowed; expected {allowed}")
+    return v
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` after checking it is an int in ``[low, high]``.
+
+    Raises:
+        ValueError: naming the parameter, the value and the allowed range.
+    """
+    lo = "-inf" if low is None else str(low)
+    hi = "inf" if high is None else str(high)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
+        raise ValueError(
+            f"parameter {name}={value!r} is not allowed; expected an integer in [{lo}, {hi}]"
+        )
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``.
+
+    Raises:
+        ValueError: naming the parameter, the value and the allowed values.
+    """
+    if value not in choices:
+        raise ValueError(
+            f"parameter {name}={value!r} is not allowed; allowed values: "
+            + ", ".join(repr(c) for c in choices)
+        )
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool.
+
+    Raises:
+        ValueError: naming the parameter and the value.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"parameter {name}={value!r} is not allowed; allowed values: True, False")
+    return value
+
+
+def check_vector(
+    name: str, value: Any, low: float | None = None, low_open: bool = False
+) -> tuple[float, ...]:
+    """Return a non-empty list of numbers as a tuple of floats, each checked like ``check_number``.
+
+    Raises:
+        ValueError: naming the parameter, the value and what is allowed.
+    """
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(
+            f"parameter {name}={value!r} is not allowed; expected a non-empty list of numbers"
+        )
+    return tuple(
+        check_number(f"{name}[{i}]", v, low=low, low_open=low_open) for i, v in enumerate(value)
+    )
