@@ -12,7 +12,6 @@ Command line (from the repository root)::
     python scripts/download.py manifest DATASET [--write]            # (re)generate its manifest
 """
 
-from __future__ import annotations
 
 import argparse
 import logging
@@ -164,7 +163,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if "snakemake" in globals():
-        run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+        try:
+            run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+        except Exception as err:
+            # Into the rule's log file too, so the reason sits next to the failed job.
+            log.error("%s: %s", type(err).__name__, err)
+            raise
     else:
         try:
             sys.exit(main())

@@ -9,7 +9,6 @@ The raw folder is verified against the committed manifest again before the recip
 sidecar records the archive sha256s, the manifest digest and the recipe parameters.
 """
 
-from __future__ import annotations
 
 import argparse
 import logging
@@ -127,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if "snakemake" in globals():
-        run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+        try:
+            run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
+        except Exception as err:
+            # Into the rule's log file too, so the reason sits next to the failed job.
+            log.error("%s: %s", type(err).__name__, err)
+            raise
     else:
         sys.exit(main())

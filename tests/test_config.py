@@ -63,7 +63,7 @@ CASES = [
     ),
     (
         lambda c: c["models"].update(m={"name": "unett"}),
-        r"models.m.name: unknown model 'unett'.*known models:.*unet",
+        r"models.m.name: unknown model 'unett'.*known model names:.*unet",
     ),
     (
         lambda c: c.update(fractions=[0]),

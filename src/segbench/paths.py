@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from fractions import Fraction
 
 PREPARED_NPZ = "data/prepared/{dataset}.npz"
@@ -32,3 +34,12 @@ def fmt_fraction(fraction: float | str) -> str:
         raise ValueError(f"training fraction must be in (0, 1], got {fraction!r}")
     text = f"{value:.6g}"
     return text
+
+
+def alternation(values: Iterable[object]) -> str:
+    """A regex matching exactly one of ``values`` (``^$`` when empty), for wildcard_constraints.
+
+    Longer values come first so that a value that is a prefix of another cannot shadow it.
+    """
+    vals = sorted({str(v) for v in values}, key=len, reverse=True)
+    return "|".join(re.escape(v) for v in vals) if vals else "^$"

@@ -55,7 +55,7 @@ class Registry(Generic[T]):
         known = sorted(self._items)
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(known)}.{hint}"
+        return f"unknown {self.kind} {name!r}; known {self.kind} names: {', '.join(known)}.{hint}"
 
     def build(self, name: str, /, **params: Any) -> T:
         """Construct ``name`` with keyword ``params``."""

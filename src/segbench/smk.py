@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import Any
 
 from segbench import paths
 from segbench.config import ConfigError, Run, check_study, expand_runs, validate_schema
+from segbench.paths import alternation
 
 
 def prepare_config(config: dict[str, Any]) -> list[Run]:
@@ -32,13 +32,6 @@ def prepare_config(config: dict[str, Any]) -> list[Run]:
     return runs
 
 
-def alternation(values: list[Any]) -> str:
-    """A regex matching exactly one of ``values`` (for wildcard_constraints)."""
-    return "|".join(
-        re.escape(str(v)) for v in sorted({str(v) for v in values}, key=len, reverse=True)
-    )
-
-
 def build_wildcard_constraints(config: dict[str, Any], runs: list[Run]) -> dict[str, str]:
     return {
         "dataset": alternation(list(config["datasets"])),
@@ -55,15 +48,18 @@ def run_paths(runs: list[Run], key: str) -> list[str]:
     return [template.format(**r.wildcards()) for r in runs]
 
 
-def run_spec(config: dict[str, Any], wc: Any) -> dict[str, Any]:
-    """Everything a train job depends on, as one dict (Snakemake's params trigger watches it)."""
+def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[str, Any]:
+    """Everything a train job depends on, as one dict (Snakemake's params trigger watches it).
+
+    ``fold`` overrides the wildcard (a pack job has no fold wildcard).
+    """
     return {
         "dataset": wc.dataset,
         "model": wc.model,
         "loss": wc.loss,
         "fraction": wc.fraction,
         "seed": int(wc.seed),
-        "fold": int(wc.fold),
+        "fold": int(wc.fold if fold is None else fold),
         "model_cfg": config["models"][wc.model],
         "loss_cfg": config["losses"][wc.loss],
         "training": config["training"],

@@ -19,6 +19,7 @@ RUNS = prepare_config(config)
 DATASETS = sorted({r.dataset for r in RUNS})
 SYNTHETIC = [d for d in DATASETS if config["datasets"][d]["source"] == "synthetic"]
 ENV = "../../envs/segbench.yaml"
+FOLDS = config.get("run_folds") or list(range(config["folds"]))
 
 
 wildcard_constraints:
@@ -59,6 +60,10 @@ def get_split_params(wildcards):
 
 def get_run_spec(wildcards):
     return run_spec(config, wildcards)
+
+
+def get_pack_specs(wildcards):
+    return [run_spec(config, wildcards, fold=fold) for fold in FOLDS]
 
 
 def get_evaluation(wildcards):

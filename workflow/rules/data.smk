@@ -5,7 +5,7 @@ rule prepare_synthetic:
     log:
         "logs/prepare_synthetic/{dataset}.log",
     wildcard_constraints:
-        dataset=alternation(SYNTHETIC) if SYNTHETIC else "^$",
+        dataset=alternation(SYNTHETIC),
     conda:
         ENV
     resources:
@@ -15,3 +15,7 @@ rule prepare_synthetic:
         spec=get_synthetic_params,
     script:
         "../../scripts/prepare_synthetic.py"
+
+
+# Real datasets (config/datasets.yaml): download -> verify -> extract -> prepare.
+include: "download.smk"

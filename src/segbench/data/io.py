@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def load_prepared(path_npz: str | Path) -> PreparedDataset:
             masks = z["masks"]
             ids = [str(i) for i in z["ids"]]
             groups = [str(g) for g in z["groups"]] if "groups" in z.files else None
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
         raise DatasetFormatError(f"{path_npz}: cannot read prepared arrays ({err})") from None
     validate_arrays(images, masks, ids, int(meta["num_classes"]), str(path_npz), groups)
     if ids != list(meta.get("ids", ids)):

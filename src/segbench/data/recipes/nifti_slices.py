@@ -1,0 +1,157 @@
+"""Recipe ``nifti_slices``: 2D slices of NIfTI volumes (CT), with their label volumes.
+
+Parameters (``recipe.params`` in config/datasets.yaml):
+
+- ``volumes`` (required): list of ``{image, regex, label, id}``: ``image`` a glob under the raw
+  folder; ``regex`` (optional) filter/field extraction as in ``paired_2d``; ``label`` a template
+  for the label volume (fields ``{stem}``, ``{name}``, ``{dir}``, regex groups; ``{stem}`` drops
+  only ``.gz``); ``id`` a template for the volume id (default ``{stem}`` without ``.nii``).
+- ``axis``: the slice axis of the stored array (default 2, NIfTI's z).
+- ``window``: ``[lo, hi]`` intensity window (e.g. Hounsfield units): values are clipped to it and
+  scaled to [0, 1]; null (default) scales each volume from its own min to max.
+- ``size``: ``[H, W]`` to resize each slice to (bilinear image, nearest labels), or null.
+- ``channels``: 1 (default) or 3 (the slice repeated, as paper 004 does for KiTS19/NIH).
+- ``keep``: ``"all"`` (default) or ``"foreground"`` (only slices whose labels are not all 0).
+- ``group_by``: ``"volume"`` (default: slices of one volume share a group) or ``"slice"`` (each
+  slice its own group, for collections of unrelated slices such as the COVID-19 set).
+- ``transpose``: default true: slices are transposed so rows run along NIfTI's y axis.
+- ``count``: number of slices expected after ``keep``, or null.
+
+Slice ids are ``<volume id>_s<index:03d>`` with the index in the original volume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from segbench.data.recipes._common import (
+    PreparedArrays,
+    RecipeError,
+    check_params,
+    fill,
+    map_labels,
+    match_files,
+    param_size,
+    resize_image,
+    resize_mask,
+)
+
+if TYPE_CHECKING:
+    from segbench.data.registry import DatasetEntry
+
+PARAMS = ("volumes", "axis", "window", "size", "channels", "keep", "group_by", "transpose", "count")
+VOLUME_KEYS = ("image", "regex", "label", "id")
+
+
+def _load(path: Path, where: str) -> np.ndarray:
+    import nibabel as nib
+
+    try:
+        return np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as err:  # nibabel raises several unrelated types for bad files
+        raise RecipeError(f"{where}: cannot read NIfTI volume {path} ({type(err).__name__}: {err})") from None
+
+
+def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
+    """Prepare 2D slices of NIfTI volumes (see the module docstring).
+
+    Raises:
+        RecipeError: bad parameters, missing volumes, image/label shape mismatch, unexpected
+            label values, or a ``count`` that does not match.
+    """
+    where = f"dataset {entry.id!r} (recipe nifti_slices)"
+    check_params(params, PARAMS, where)
+    volumes = params.get("volumes")
+    if not isinstance(volumes, list) or not volumes:
+        raise RecipeError(f"{where}: parameter 'volumes' must be a non-empty list, got {volumes!r}")
+    axis = params.get("axis", 2)
+    if axis not in (0, 1, 2):
+        raise RecipeError(f"{where}: axis must be 0, 1 or 2, got {axis!r}")
+    window = params.get("window")
+    if window is not None and (
+        not isinstance(window, list) or len(window) != 2 or not window[0] < window[1]
+    ):
+        raise RecipeError(f"{where}: window must be [lo, hi] with lo < hi, got {window!r}")
+    size = param_size(params, "size", where)
+    channels = params.get("channels", 1)
+    if channels not in (1, 3):
+        raise RecipeError(f"{where}: channels must be 1 or 3, got {channels!r}")
+    keep = params.get("keep", "all")
+    if keep not in ("all", "foreground"):
+        raise RecipeError(f"{where}: keep must be 'all' or 'foreground', got {keep!r}")
+    group_by = params.get("group_by", "volume")
+    if group_by not in ("volume", "slice"):
+        raise RecipeError(f"{where}: group_by must be 'volume' or 'slice', got {group_by!r}")
+    transpose = bool(params.get("transpose", True))
+
+    images: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    ids: list[str] = []
+    groups: list[str] = []
+    info_vol: dict[str, Any] = {}
+    for spec in volumes:
+        if not isinstance(spec, dict) or "image" not in spec or "label" not in spec:
+            raise RecipeError(f"{where}: each volume spec needs 'image' and 'label', got {spec!r}")
+        check_params(spec, VOLUME_KEYS, where)
+        matches = match_files(raw_dir, spec["image"], spec.get("regex"), where)
+        if not matches:
+            raise RecipeError(f"{where}: no volume matches {spec['image']!r} under {raw_dir}")
+        for m in matches:
+            fields = dict(m.fields)
+            base = m.path.name.removesuffix(".gz").removesuffix(".nii")
+            fields["stem"] = base
+            label_path = raw_dir / fill(spec["label"], fields, where)
+            if not label_path.is_file():
+                raise RecipeError(f"{where}: volume {m.rel} has no label volume at {label_path}")
+            vol_id = fill(spec.get("id") or "{stem}", fields, where)
+            img = _load(m.path, where).astype(np.float32)
+            lab = _load(label_path, where)
+            if img.shape != lab.shape or img.ndim != 3:
+                raise RecipeError(
+                    f"{where}: image {m.rel} {list(img.shape)} and label {label_path.name} "
+                    f"{list(lab.shape)} must be 3D arrays of the same shape"
+                )
+            if np.issubdtype(lab.dtype, np.floating):
+                lab = np.rint(lab)
+            lab = map_labels(lab.astype(np.int64), entry.label_map, entry.num_classes, f"{where}: {label_path}")
+            lo, hi = (float(window[0]), float(window[1])) if window else (float(img.min()), float(img.max()))
+            img = (np.clip(img, lo, hi) - lo) / max(hi - lo, 1e-6)
+            img = np.moveaxis(img, axis, 0)
+            lab = np.moveaxis(lab, axis, 0)
+            if transpose:
+                img = np.swapaxes(img, 1, 2)
+                lab = np.swapaxes(lab, 1, 2)
+            kept = 0
+            for k in range(img.shape[0]):
+                if keep == "foreground" and not lab[k].any():
+                    continue
+                chw = resize_image(img[k][None].astype(np.float32), size)
+                if channels == 3:
+                    chw = np.repeat(chw, 3, axis=0)
+                sid = f"{vol_id}_s{k:03d}"
+                images.append(chw)
+                masks.append(resize_mask(np.ascontiguousarray(lab[k]), size))
+                ids.append(sid)
+                groups.append(sid if group_by == "slice" else vol_id)
+                kept += 1
+            info_vol[vol_id] = {"image": m.rel, "label": label_path.relative_to(raw_dir).as_posix(),
+                                "shape": list(img.shape), "slices_kept": kept,
+                                "intensity_window": [lo, hi]}
+    count = params.get("count")
+    if count is not None and count != len(ids):
+        raise RecipeError(f"{where}: expected {count} slices, got {len(ids)}")
+    if not ids:
+        raise RecipeError(f"{where}: no slices kept (keep={keep!r})")
+    shapes = {a.shape for a in images}
+    if len(shapes) != 1:
+        raise RecipeError(f"{where}: slices differ in size {sorted(shapes)[:5]}; set the 'size' parameter")
+    return PreparedArrays(
+        images=np.stack(images).astype(np.float32),
+        masks=np.stack(masks).astype(np.uint8),
+        ids=ids,
+        groups=groups,
+        info={"volumes": info_vol},
+    )

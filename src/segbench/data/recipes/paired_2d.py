@@ -1,0 +1,173 @@
+"""Recipe ``paired_2d``: 2D images paired with 2D label images.
+
+Parameters (``recipe.params`` in config/datasets.yaml):
+
+- ``sets`` (required): list of ``{images, regex, mask, id, group}``:
+  ``images`` a glob under the raw folder (``**`` allowed); ``regex`` (optional) filters the
+  matches by their relative path and names fields with ``(?P<field>...)``; ``mask`` a template
+  for the label file built from the fields (``{stem}``, ``{name}``, ``{dir}`` and the regex
+  groups); if it contains ``*`` all matching files are merged by taking the maximum label (BUSI
+  has several masks for some images); ``id`` a template for the sample id (default ``{stem}``);
+  ``group`` a template for the group (default: the id, or the image id when tiling).
+- ``image_mode``: ``"RGB"`` (default, 3 channels) or ``"L"`` (1 channel).
+- ``size``: ``[H, W]`` to resize to (bilinear for images, nearest for masks), or null.
+- ``crop``: ``[H, W]`` centre crop after resizing, or null.
+- ``tile``: ``[H, W]``: cut each image into non-overlapping tiles (row-major, border remainder
+  dropped); tile ids are ``<id>_r<row>c<col>`` and the group is the image id.
+- ``count``: the number of image/mask pairs expected (a layout check), or null.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from segbench.data.recipes._common import (
+    PreparedArrays,
+    RecipeError,
+    center_crop,
+    check_params,
+    fill,
+    image_array,
+    map_labels,
+    mask_array,
+    match_files,
+    param_size,
+    resize_image,
+    resize_mask,
+    tile_grid,
+)
+
+if TYPE_CHECKING:
+    from segbench.data.registry import DatasetEntry
+
+PARAMS = ("sets", "image_mode", "size", "crop", "tile", "count")
+SET_KEYS = ("images", "regex", "mask", "id", "group")
+
+
+def _load_mask(paths: list[Path]) -> np.ndarray:
+    arrays = []
+    for p in paths:
+        with Image.open(p) as img:
+            arrays.append(mask_array(img))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise RecipeError(f"masks {[str(p) for p in paths]} differ in size: {sorted(shapes)}")
+    return np.maximum.reduce(arrays) if len(arrays) > 1 else arrays[0]
+
+
+def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
+    """Prepare a dataset of 2D image/label-image pairs (see the module docstring).
+
+    Returns:
+        :class:`PreparedArrays` with images ``[N, C, H, W]`` and masks ``[N, H, W]``; ``info``
+        records each sample's source files and original size range.
+
+    Raises:
+        RecipeError: bad parameters, no or missing files, size mismatch between an image and
+            its mask, samples of different sizes without ``size``, duplicate ids, unexpected
+            label values, or a ``count`` that does not match.
+    """
+    where = f"dataset {entry.id!r} (recipe paired_2d)"
+    check_params(params, PARAMS, where)
+    sets = params.get("sets")
+    if not isinstance(sets, list) or not sets:
+        raise RecipeError(f"{where}: parameter 'sets' must be a non-empty list, got {sets!r}")
+    mode = params.get("image_mode", "RGB")
+    if mode not in ("RGB", "L"):
+        raise RecipeError(f"{where}: image_mode must be 'RGB' or 'L', got {mode!r}")
+    size = param_size(params, "size", where)
+    crop = param_size(params, "crop", where)
+    tile = param_size(params, "tile", where)
+
+    images: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    ids: list[str] = []
+    groups: list[str] = []
+    sources: dict[str, list[str]] = {}
+    orig_sizes: set[tuple[int, int]] = set()
+    n_pairs = 0
+    for spec in sets:
+        if not isinstance(spec, dict) or "images" not in spec or "mask" not in spec:
+            raise RecipeError(f"{where}: each set needs 'images' and 'mask', got {spec!r}")
+        check_params(spec, SET_KEYS, f"{where}, set {spec.get('images')!r}")
+        matches = match_files(raw_dir, spec["images"], spec.get("regex"), where)
+        if not matches:
+            raise RecipeError(
+                f"{where}: no image matches {spec['images']!r}"
+                + (f" with regex {spec['regex']!r}" if spec.get("regex") else "")
+                + f" under {raw_dir}"
+            )
+        for m in matches:
+            mask_tpl = spec["mask"]
+            if "*" in mask_tpl:
+                mask_paths = sorted(
+                    Path(p) for p in glob.glob(str(raw_dir / fill(mask_tpl, m.fields, where, escape=True)))
+                )
+            else:
+                mask_paths = [raw_dir / fill(mask_tpl, m.fields, where)]
+            if not mask_paths or not all(p.is_file() for p in mask_paths):
+                raise RecipeError(
+                    f"{where}: image {m.rel} has no mask at {fill(mask_tpl, m.fields, where)!r}"
+                )
+            sample_id = fill(spec.get("id") or "{stem}", m.fields, where)
+            group = fill(spec["group"], m.fields, where) if spec.get("group") else None
+            with Image.open(m.path) as img:
+                chw = image_array(img, mode)
+            raw_mask = _load_mask(mask_paths)
+            if raw_mask.shape != chw.shape[1:]:
+                raise RecipeError(
+                    f"{where}: image {m.rel} is {list(chw.shape[1:])} but its mask "
+                    f"{mask_paths[0].relative_to(raw_dir)} is {list(raw_mask.shape)}"
+                )
+            orig_sizes.add((int(chw.shape[1]), int(chw.shape[2])))
+            label = map_labels(raw_mask, entry.label_map, entry.num_classes, f"{where}: {mask_paths[0]}")
+            chw = center_crop(resize_image(chw, size), crop)
+            label = center_crop(resize_mask(label, size), crop)
+            n_pairs += 1
+            src = [m.rel] + [p.relative_to(raw_dir).as_posix() for p in mask_paths]
+            if tile is None:
+                images.append(chw)
+                masks.append(label)
+                ids.append(sample_id)
+                groups.append(group or sample_id)
+                sources[sample_id] = src
+                continue
+            for r, c in tile_grid(label.shape, tile):
+                tid = f"{sample_id}_r{r // tile[0]}c{c // tile[1]}"
+                images.append(chw[:, r : r + tile[0], c : c + tile[1]])
+                masks.append(label[r : r + tile[0], c : c + tile[1]])
+                ids.append(tid)
+                groups.append(group or sample_id)
+            sources[sample_id] = src
+
+    count = params.get("count")
+    if count is not None and count != n_pairs:
+        raise RecipeError(f"{where}: expected {count} image/mask pairs, found {n_pairs} under {raw_dir}")
+    dupes = sorted(k for k, v in Counter(ids).items() if v > 1)
+    if dupes:
+        raise RecipeError(f"{where}: sample ids are not unique: {dupes[:5]}; adjust the 'id' template")
+    shapes = {a.shape for a in images}
+    if len(shapes) != 1:
+        raise RecipeError(
+            f"{where}: samples differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
+        )
+    info: dict[str, Any] = {
+        "pairs": n_pairs,
+        "source_sizes_hw": sorted([list(s) for s in orig_sizes]),
+        "source_files": dict(sorted(sources.items())),
+    }
+    if tile is not None:
+        info["tiles_per_image"] = len(ids) // max(n_pairs, 1)
+    return PreparedArrays(
+        images=np.stack(images).astype(np.float32),
+        masks=np.stack(masks).astype(np.uint8),
+        ids=ids,
+        groups=groups,
+        info=info,
+    )
