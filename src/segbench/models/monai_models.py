@@ -1,0 +1,149 @@
+"""Residual U-Nets from MONAI (``monai.networks.nets.UNet`` with residual units).
+
+Paper 002 ("Beyond scalar losses", MIDL 2026 submission) uses "the UNet architecture
+(Ronneberger et al., 2015) with residual units (He et al., 2016)", in 2D (INbreast, FIVES)
+and 3D (BraTS-METS, KiTS, "nnU-Net-like network size"). MONAI's ``UNet`` is exactly that
+family (Kerfoot et al., "Left-ventricle quantification using residual U-Net", STACOM 2018):
+each level is a residual unit of ``num_res_units`` conv-norm-dropout-act subunits with a
+strided first convolution, and the decoder uses strided transposed convolutions.
+The paper does not give channel widths; the defaults (32 ... 512 over 5 levels, 2
+residual subunits, instance norm) follow nnU-Net's base width and MONAI's examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from segbench.models._base import register_model
+
+NORMS = ("instance", "batch")
+ACTS = ("prelu", "relu", "leakyrelu")
+
+_REF = (
+    "paper 002 (Beyond scalar losses, MIDL 2026 submission): U-Net (Ronneberger et al. 2015) "
+    "with residual units (He et al. 2016); MONAI UNet (Kerfoot et al., STACOM 2018)"
+)
+
+
+def _check_ints(pname: str, value: Any, min_len: int) -> tuple[int, ...]:
+    if (
+        not isinstance(value, Sequence)
+        or len(value) < min_len
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+    ):
+        raise ValueError(
+            f"{pname} must be a sequence of at least {min_len} positive integers, got {value!r}"
+        )
+    return tuple(value)
+
+
+def _res_unet(
+    spatial_dims: int,
+    in_channels: int,
+    classes: int,
+    channels: Sequence[int],
+    strides: Sequence[int],
+    num_res_units: int,
+    norm: str,
+    act: str,
+    dropout: float,
+) -> nn.Module:
+    from monai.networks.nets import UNet
+
+    ch = _check_ints("channels", channels, 2)
+    st = _check_ints("strides", strides, 1)
+    if len(st) != len(ch) - 1:
+        raise ValueError(
+            f"strides must have one entry fewer than channels ({len(ch) - 1}), got {strides!r}"
+        )
+    if isinstance(num_res_units, bool) or not isinstance(num_res_units, int) or num_res_units < 0:
+        raise ValueError(f"num_res_units must be a non-negative integer, got {num_res_units!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    if act not in ACTS:
+        raise ValueError(f"act must be one of {', '.join(ACTS)}; got {act!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    return UNet(
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        out_channels=classes,
+        channels=ch,
+        strides=st,
+        num_res_units=num_res_units,
+        norm=norm,
+        act=act,
+        dropout=float(dropout),
+    )
+
+
+def _strides_divisor(strides: Sequence[int] = (2, 2, 2, 2), **_: object) -> int:
+    d = 1
+    for s in strides:
+        d *= int(s) if isinstance(s, int) and s > 0 else 1
+    return d
+
+
+_TINY = {"channels": [8, 16, 32, 64], "strides": [2, 2, 2], "num_res_units": 1}
+
+
+@register_model("res_unet", divisor=_strides_divisor, tiny=_TINY, reference=_REF)
+def res_unet(
+    in_channels: int,
+    classes: int,
+    channels: Sequence[int] = (32, 64, 128, 256, 512),
+    strides: Sequence[int] = (2, 2, 2, 2),
+    num_res_units: int = 2,
+    norm: str = "instance",
+    act: str = "prelu",
+    dropout: float = 0.0,
+) -> nn.Module:
+    """2D U-Net with residual units (paper 002), MONAI ``UNet(spatial_dims=2)``.
+
+    Args:
+        in_channels: input channels.
+        classes: output channels (logits).
+        channels: channels per level (default ``(32, 64, 128, 256, 512)``).
+        strides: downsampling stride between levels, one fewer than ``channels``
+            (default ``(2, 2, 2, 2)``); inputs must be multiples of their product.
+        num_res_units: conv subunits per residual unit (default 2; 0 = no residual units).
+        norm: ``"instance"`` (default, MONAI's) or ``"batch"``.
+        act: ``"prelu"`` (default, MONAI's), ``"relu"`` or ``"leakyrelu"``.
+        dropout: dropout probability in every unit (default 0).
+
+    Shape:
+        ``[B, in_channels, H, W] -> [B, classes, H, W]``.
+    """
+    return _res_unet(2, in_channels, classes, channels, strides, num_res_units, norm, act, dropout)
+
+
+@register_model(
+    "res_unet_3d",
+    divisor=_strides_divisor,
+    spatial_dims=3,
+    tiny={"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1},
+    reference=_REF,
+)
+def res_unet_3d(
+    in_channels: int,
+    classes: int,
+    channels: Sequence[int] = (32, 64, 128, 256, 320),
+    strides: Sequence[int] = (2, 2, 2, 2),
+    num_res_units: int = 2,
+    norm: str = "instance",
+    act: str = "prelu",
+    dropout: float = 0.0,
+) -> nn.Module:
+    """3D U-Net with residual units (paper 002's BraTS-METS / KiTS network), MONAI ``UNet``.
+
+    Same parameters as :func:`res_unet`; channels default to ``(32, 64, 128, 256, 320)``
+    (nnU-Net's 3D widths, capped at 320). Paper 002's KiTS patch ``96 x 96 x 80`` fits the
+    default divisor 16.
+
+    Shape:
+        ``[B, in_channels, D, H, W] -> [B, classes, D, H, W]``.
+    """
+    return _res_unet(3, in_channels, classes, channels, strides, num_res_units, norm, act, dropout)
