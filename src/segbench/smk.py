@@ -48,23 +48,35 @@ def run_paths(runs: list[Run], key: str) -> list[str]:
     return [template.format(**r.wildcards()) for r in runs]
 
 
+def canonical(obj: Any) -> Any:
+    """Dicts with sorted keys, recursively: Snakemake's params trigger compares the params'
+    text, so two configs that differ only in key order must give identical params."""
+    if isinstance(obj, dict):
+        return {str(k): canonical(obj[k]) for k in sorted(obj, key=str)}
+    if isinstance(obj, list | tuple):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[str, Any]:
     """Everything a train job depends on, as one dict (Snakemake's params trigger watches it).
 
     ``fold`` overrides the wildcard (a pack job has no fold wildcard).
     """
-    return {
-        "dataset": wc.dataset,
-        "model": wc.model,
-        "loss": wc.loss,
-        "fraction": wc.fraction,
-        "seed": int(wc.seed),
-        "fold": int(wc.fold if fold is None else fold),
-        "model_cfg": config["models"][wc.model],
-        "loss_cfg": config["losses"][wc.loss],
-        "training": config["training"],
-        "evaluation": {"include_background": dataset_include_background(config, wc.dataset)},
-    }
+    return canonical(
+        {
+            "dataset": wc.dataset,
+            "model": wc.model,
+            "loss": wc.loss,
+            "fraction": wc.fraction,
+            "seed": int(wc.seed),
+            "fold": int(wc.fold if fold is None else fold),
+            "model_cfg": config["models"][wc.model],
+            "loss_cfg": config["losses"][wc.loss],
+            "training": config["training"],
+            "evaluation": {"include_background": dataset_include_background(config, wc.dataset)},
+        }
+    )
 
 
 def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:

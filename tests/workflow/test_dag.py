@@ -70,10 +70,11 @@ def test_outputs_content(workflow_run: Path):
         "fold": 1,
     }
     assert run["config"]["loss_cfg"] == {"name": "ce"} and "commit" in run["git"]
-    assert run["n_train"] == 3  # ceil(0.5 * 5 training images of fold 1)
+    splits = json.loads((workflow_run / "results/splits/synth_vessels.json").read_text())
+    fold1 = splits["folds"][1]
+    assert run["n_train"] == len(fold1["fractions"]["0.5"]) == -(-len(fold1["train"]) // 2)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_images"] == run["n_test"] and 0 <= metrics["ece"] <= 1
-    splits = json.loads((workflow_run / "results/splits/synth_vessels.json").read_text())
     assert len(splits["folds"]) == 2
 
 
@@ -90,13 +91,24 @@ def test_loss_param_change_reruns_only_that_loss(workflow_run: Path, tmp_path: P
     changed.write_text(yaml.safe_dump(cfg))
     out = run_snakemake(workflow_run, "--dry-run", "--configfile", str(changed)).stdout
     jobs = _jobs(out)
-    trained = [wc for rule, wc in jobs if rule == "train"]
+    packs = [wc for rule, wc in jobs if rule == "train_pack"]  # one job per cell, all folds
     evaluated = [wc for rule, wc in jobs if rule == "evaluate"]
-    n = len(cfg["datasets"]) * len(cfg["fractions"]) * cfg["folds"]
-    assert len(trained) == n and len(evaluated) == n, out[-3000:]
-    assert {wc["loss"] for wc in trained + evaluated} == {"dicece_0.5"}
-    others = sorted({rule for rule, _ in jobs} - {"train", "evaluate"})
+    n_cells = len(cfg["datasets"]) * len(cfg["fractions"])
+    assert len(packs) == n_cells and len(evaluated) == n_cells * cfg["folds"], out[-3000:]
+    assert {wc["loss"] for wc in packs + evaluated} == {"dicece_0.5"}
+    others = sorted({rule for rule, _ in jobs} - {"train_pack", "evaluate"})
     assert others == ["aggregate", "all", "figures", "paper_table"], others
+
+
+def test_unpacked_mode_has_one_train_job_per_run(tmp_path: Path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["training"]["pack"] = "none"
+    wd = copy_workflow(tmp_path / "wf", TINY)
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = _jobs(run_snakemake(wd, "--dry-run").stdout)
+    n_runs = len(cfg["datasets"]) * len(cfg["losses"]) * len(cfg["fractions"]) * cfg["folds"]
+    assert sum(rule == "train" for rule, _ in jobs) == n_runs
+    assert not any(rule == "train_pack" for rule, _ in jobs)
 
 
 def test_report_builds(workflow_run: Path):

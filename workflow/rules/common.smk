@@ -8,6 +8,7 @@ from segbench import paths
 from segbench.config import all_fractions
 from segbench.smk import (
     alternation,
+    canonical,
     dataset_include_background,
     prepare_config,
     run_paths,
@@ -40,13 +41,15 @@ def get_final_output():
 
 def get_synthetic_params(wildcards):
     entry = config["datasets"][wildcards.dataset]
-    return {
-        "generator": entry.get("generator", wildcards.dataset),
-        "n": entry.get("n", 40),
-        "size": entry.get("size", 64),
-        "seed": entry.get("seed", 0),
-        "params": entry.get("params", {}),
-    }
+    return canonical(
+        {
+            "generator": entry.get("generator", wildcards.dataset),
+            "n": entry.get("n", 40),
+            "size": entry.get("size", 64),
+            "seed": entry.get("seed", 0),
+            "params": entry.get("params", {}),
+        }
+    )
 
 
 def get_split_params(wildcards):
@@ -69,7 +72,7 @@ def get_pack_specs(wildcards):
 def get_evaluation(wildcards):
     ev = dict(config["evaluation"])
     ev["include_background"] = dataset_include_background(config, wildcards.dataset)
-    return ev
+    return canonical(ev)
 
 
 def get_all_metrics(wildcards):

@@ -88,15 +88,29 @@ class TrainResult:
     wall_seconds: float
 
 
-def resolve_device(pref: str = "auto") -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU raises ValueError."""
-    if pref == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if pref == "cuda" and not torch.cuda.is_available():
-        raise ValueError("training.device is 'cuda' but no CUDA device is available")
-    if pref not in ("cpu", "cuda"):
+_SLOT: Any = None  # the GPU slot this process holds (released by the kernel at exit)
+
+
+def resolve_device(pref: str = "auto", jobs_per_gpu: int = 1) -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU raises ValueError.
+
+    With several visible GPUs, the process claims a GPU slot (see ``gpu_slots``) so that
+    concurrently running jobs get different GPUs, ``jobs_per_gpu`` at most on each.
+    """
+    global _SLOT
+    if pref not in ("auto", "cpu", "cuda"):
         raise ValueError(f"training.device must be auto, cpu or cuda, got {pref!r}")
-    return torch.device(pref)
+    if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("training.device is 'cuda' but no CUDA device is available")
+    if _SLOT is None:
+        from segbench.train.gpu_slots import acquire_slot
+
+        _SLOT = acquire_slot(torch.cuda.device_count(), jobs_per_gpu)
+        log.info("using GPU %d (slot %d)", _SLOT.gpu, _SLOT.index)
+    torch.cuda.set_device(_SLOT.gpu)
+    return torch.device("cuda", _SLOT.gpu)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -264,7 +278,7 @@ def train_run(
     out.mkdir(parents=True, exist_ok=True)
     tcfg = spec.training
     evcfg = spec.evaluation
-    device = resolve_device(tcfg.get("device", "auto"))
+    device = resolve_device(tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1)))
     torch.set_num_threads(int(tcfg.get("threads", 1)))
     seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
     amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
@@ -286,6 +300,9 @@ def train_run(
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    step_model: nn.Module = model
+    if device.type == "cuda" and tcfg.get("compile", "none") != "none":
+        step_model = torch.compile(model, mode=tcfg["compile"])  # type: ignore[assignment]
     loss_fn = build_loss(
         spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
     )
@@ -353,7 +370,7 @@ def train_run(
             if device.type == "cuda":
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(xb)
+                logits = step_model(xb)
             loss = loss_fn(logits.float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -480,3 +497,17 @@ def train_run(
     )
     ckpt_path.unlink(missing_ok=True)
     return result
+
+
+def train_pack(
+    specs: list[RunSpec],
+    prepared_npz: str | Path,
+    splits_json: str | Path,
+    out_dirs: list[str | Path],
+) -> list[TrainResult]:
+    """Train several runs of one dataset sequentially in this process (shared imports, dataset
+    load and device context); each run writes its own folder exactly as :func:`train_run`."""
+    if len(specs) != len(out_dirs):
+        raise ValueError(f"{len(specs)} run specs for {len(out_dirs)} output folders")
+    data = load_prepared(prepared_npz)
+    return [train_run(s, prepared_npz, splits_json, d, data=data) for s, d in zip(specs, out_dirs, strict=True)]
