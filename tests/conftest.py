@@ -21,6 +21,7 @@ def snakemake_bin() -> str:
 
 def copy_workflow(dest: Path, config: Path | None = None) -> Path:
     """Copy the workflow (not the results) into ``dest`` so a test runs it in isolation."""
+    dest.mkdir(parents=True, exist_ok=True)
     for item in ("Snakefile", "workflow", "scripts", "envs", "config"):
         src = REPO / item
         if src.is_dir():
