@@ -93,6 +93,14 @@ CASES = [
         r"grid\[0\].losses: 'nope' is not defined under 'losses'",
     ),
     (lambda c: c.update(run_folds=[5]), r"run_folds contains 5, but folds = 2"),
+    (
+        lambda c: c["models"].update(m={"name": "unet", "widht": 8}),
+        r"models.m \(unet\): model 'unet' got unknown parameter\(s\) 'widht'",
+    ),
+    (
+        lambda c: c["models"].update(m={"name": "unet", "depth": 6}),
+        r"models.m \(unet\): model 'unet' cannot take spatial input size \(32, 32\)",
+    ),
 ]
 
 

@@ -97,7 +97,7 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
     """Cross-checks the schema cannot express; raises ConfigError naming key and allowed values."""
     from segbench.data.synthetic import GENERATORS
     from segbench.losses import LOSSES, build_loss
-    from segbench.models import MODELS
+    from segbench.models import MODELS, check_input_size, input_divisor
 
     for key, entry in config["losses"].items():
         name = entry["name"]
@@ -110,11 +110,22 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             raise ConfigError(
                 f"{where}: losses.{key} ({name}): invalid parameters {params}: {err}"
             ) from None
+    crop = config.get("training", {}).get("crop")
     for key, entry in config["models"].items():
         if entry["name"] not in MODELS:
             raise ConfigError(
                 f"{where}: models.{key}.name: {MODELS.unknown_message(entry['name'])}"
             )
+        params = {k: v for k, v in entry.items() if k != "name"}
+        try:
+            input_divisor(entry["name"], **params)  # unknown / bad parameters
+            if crop is not None:
+                check_input_size(entry["name"], int(crop), **params)
+            for ds in config["datasets"].values():
+                if ds["source"] == "synthetic":  # validation and test run on whole images
+                    check_input_size(entry["name"], int(ds.get("size", 64)), **params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: models.{key} ({entry['name']}): {err}") from None
     folds = int(config["folds"])
     for fold in config.get("run_folds", []):
         if fold >= folds:

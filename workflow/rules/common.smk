@@ -56,7 +56,9 @@ def get_split_params(wildcards):
     return {
         "folds": config["folds"],
         "seed": config["split_seed"],
-        "val_fraction": config["val_fraction"],
+        "val_fraction": config["datasets"][wildcards.dataset].get(
+            "val_fraction", config["val_fraction"]
+        ),
         "fractions": all_fractions(config, wildcards.dataset),
     }
 

@@ -123,9 +123,14 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def augment(
-    x: torch.Tensor, y: torch.Tensor, crop: int | None, hflip: bool, gen: torch.Generator
+    x: torch.Tensor,
+    y: torch.Tensor,
+    crop: int | None,
+    hflip: bool,
+    gen: torch.Generator,
+    vflip: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random crop (one offset per sample) and horizontal flip, on the tensors' device.
+    """Random crop (one offset per sample) and horizontal/vertical flips, on the tensors' device.
 
     Random numbers come from the CPU generator ``gen`` (no device sync, reproducible).
     """
@@ -142,6 +147,12 @@ def augment(
             f = flip.to(x.device)
             x = torch.where(f[:, None, None, None], x.flip(-1), x)
             y = torch.where(f[:, None, None], y.flip(-1), y)
+    if vflip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        if bool(flip.any()):
+            f = flip.to(x.device)
+            x = torch.where(f[:, None, None, None], x.flip(-2), x)
+            y = torch.where(f[:, None, None], y.flip(-2), y)
     return x, y
 
 
@@ -188,7 +199,11 @@ def _build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optim
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
     if name == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd
+            model.parameters(),
+            lr=lr,
+            momentum=float(cfg.get("momentum", 0.9)),
+            nesterov=bool(cfg.get("nesterov", False)),
+            weight_decay=wd,
         )
     raise ValueError(f"training.optimizer must be adam, adamw or sgd, got {name!r}")
 
@@ -198,10 +213,19 @@ def _build_scheduler(opt: torch.optim.Optimizer, cfg: dict[str, Any]) -> Any:
     if name == "none":
         return None
     if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=5)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt,
+            mode="max",
+            factor=float(cfg.get("scheduler_factor", 0.5)),
+            patience=int(cfg.get("scheduler_patience", 5)),
+        )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg["epochs"]))
-    raise ValueError(f"training.scheduler must be none, plateau or cosine, got {name!r}")
+    if name == "poly":
+        return torch.optim.lr_scheduler.PolynomialLR(
+            opt, total_iters=int(cfg["epochs"]), power=float(cfg.get("poly_power", 0.9))
+        )
+    raise ValueError(f"training.scheduler must be none, plateau, cosine or poly, got {name!r}")
 
 
 def _save_atomic(data: bytes, path: Path, fault: str | None = None, epoch: int = 0) -> None:
@@ -317,6 +341,7 @@ def train_run(
     steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / bs))
     crop = tcfg.get("crop")
     hflip = bool(tcfg.get("hflip", True))
+    vflip = bool(tcfg.get("vflip", False))
     val_every = int(tcfg.get("val_every", 1))
     ckpt_every = int(tcfg.get("checkpoint_every", 5))
     patience = tcfg.get("early_stopping")
@@ -366,7 +391,7 @@ def train_run(
         running = torch.zeros((), device=device)
         for s in range(steps):
             b = order[s * bs : (s + 1) * bs].to(device)
-            xb, yb = augment(x["train"][b], y["train"][b], crop, hflip, gen)
+            xb, yb = augment(x["train"][b], y["train"][b], crop, hflip, gen, vflip)
             if device.type == "cuda":
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
