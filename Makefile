@@ -10,7 +10,7 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: venv run report test lint dry-run clean
+.PHONY: venv check-config run report test lint dry-run clean
 
 venv: $(VENV)/.installed
 
@@ -22,12 +22,18 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	$(PY) -m pip check
 	touch $@
 
-run: venv
+check-config: venv
+	$(PY) -m segbench.config $(CONFIG)
+
+run: venv check-config
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG)
 	$(SNAKEMAKE) --cores 1 --configfile $(CONFIG) --report results/report.html
 	@echo "Report: results/report.html  Tables: results/tables/  Figures: results/figures/"
 
-dry-run: venv
+dry-check-config: venv
+	$(PY) -m segbench.config $(CONFIG)
+
+run: venv check-config
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG) --dry-run
 
 lint: venv

@@ -201,3 +201,27 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     validate_schema(config, str(path))
     check_study(config, str(path))
     return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m segbench.config STUDY.yaml ...``: check study files the way the workflow does,
+    naming the file and line of malformed YAML (Snakemake's own message for a ``--configfile``
+    it cannot parse names neither). Exit status 1 on the first bad file."""
+    import sys
+
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m segbench.config STUDY.yaml [...]", file=sys.stderr)
+        return 2
+    for path in paths:
+        try:
+            runs = expand_runs(load_study(path))
+        except ConfigError as err:
+            print(f"segbench config error: {err}", file=sys.stderr)
+            return 1
+        print(f"{path}: ok, {len(runs)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

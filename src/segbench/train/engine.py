@@ -300,6 +300,8 @@ def train_run(
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # temp files of a killed write never become outputs
+        stale.unlink(missing_ok=True)
     tcfg = spec.training
     evcfg = spec.evaluation
     device = resolve_device(tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import glob
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,19 @@ PARAMS = ("sets", "image_mode", "size", "crop", "tile", "count")
 SET_KEYS = ("images", "regex", "mask", "id", "group")
 
 
+def _read(path: Path, convert: Callable[[Image.Image], np.ndarray], what: str) -> np.ndarray:
+    """Open and decode one image file; a corrupt or truncated file raises RecipeError naming it."""
+    try:
+        with Image.open(path) as img:
+            return convert(img)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        # PIL: UnidentifiedImageError (an OSError) for garbage, OSError "image file is
+        # truncated" on decoding a cut file (that one does not say which file).
+        raise RecipeError(f"cannot read {what} file {path}: {type(err).__name__}: {err}") from None
+
+
 def _load_mask(paths: list[Path]) -> np.ndarray:
-    arrays = []
-    for p in paths:
-        with Image.open(p) as img:
-            arrays.append(mask_array(img))
+    arrays = [_read(p, mask_array, "mask") for p in paths]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise RecipeError(f"masks {[str(p) for p in paths]} differ in size: {sorted(shapes)}")
@@ -117,9 +126,11 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                 )
             sample_id = fill(spec.get("id") or "{stem}", m.fields, where)
             group = fill(spec["group"], m.fields, where) if spec.get("group") else None
-            with Image.open(m.path) as img:
-                chw = image_array(img, mode)
-            raw_mask = _load_mask(mask_paths)
+            try:
+                chw = _read(m.path, lambda img: image_array(img, mode), "image")
+                raw_mask = _load_mask(mask_paths)
+            except RecipeError as err:
+                raise RecipeError(f"{where}: {err}") from None
             if raw_mask.shape != chw.shape[1:]:
                 raise RecipeError(
                     f"{where}: image {m.rel} is {list(chw.shape[1:])} but its mask "
