@@ -10,7 +10,9 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: venv check-config run report test lint dry-run clean
+ESTIMATE_ARGS ?=
+
+.PHONY: venv check-config estimate run report test lint dry-run clean
 
 venv: $(VENV)/.installed
 

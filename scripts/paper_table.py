@@ -1,18 +1,33 @@
-"""Snakemake entry point: one dataset's table in the paper-000 Table 1 layout (CSV, MD, LaTeX)."""
+"""Snakemake entry point: one dataset's tables in the papers' layouts (CSV, Markdown, LaTeX).
 
-import pandas as pd
+``table``: the main metric (report.metric) as class mean and per class (paper 000 Table 1);
+``metrics``: one column per run-level metric the runs computed (paper 002 Table 1 / 004).
+"""
 
 from segbench.io_utils import atomic_write_text
-from segbench.reporting.tables import paper_table, to_csv, to_latex, to_markdown
+from segbench.reporting.common import load_tidy
+from segbench.reporting.tables import metrics_table, paper_table, to_csv, to_latex, to_markdown
 from segbench.smk import script_logging
 
 with script_logging(snakemake.log[0]) as log:
     ds = snakemake.wildcards.dataset
     p = snakemake.params
-    tidy = pd.read_csv(snakemake.input[0], dtype={"fraction": str})
-    long = paper_table(tidy, ds, p.metric, p.scale, loss_order=p.losses, model_order=p.models)
-    title = f"{p.study}: {ds}, {p.metric.upper()} (%) mean ± std over seeds and folds"
-    atomic_write_text(snakemake.output.csv, to_csv(long))
-    atomic_write_text(snakemake.output.md, to_markdown(long, title))
-    atomic_write_text(snakemake.output.tex, to_latex(long, title))
-    log.info("tables for %s written", ds)
+    out = snakemake.output
+    tidy = load_tidy(snakemake.input[0])
+    order = {"loss_order": p.losses, "model_order": p.models, "replicate": p.replicate}
+    spread = "seeds (folds averaged per seed)" if p.replicate == "seed" else "seeds and folds"
+    main = paper_table(tidy, ds, p.metric, p.scale, **order)
+    title = f"{p.study}: {ds}, {p.metric.upper()} (%) mean ± std over {spread}"
+    atomic_write_text(out.csv, to_csv(main))
+    atomic_write_text(out.md, to_markdown(main, title))
+    atomic_write_text(out.tex, to_latex(main, title))
+    allm = metrics_table(tidy, ds, p.table_metrics, p.scale, **order)
+    title = f"{p.study}: {ds}, run-level metrics, mean ± std over {spread}"
+    atomic_write_text(out.metrics_csv, to_csv(allm))
+    atomic_write_text(out.metrics_md, to_markdown(allm, title))
+    atomic_write_text(out.metrics_tex, to_latex(allm, title))
+    log.info(
+        "tables for %s written (%d rows)",
+        ds,
+        main[["model", "fraction", "loss"]].drop_duplicates().shape[0],
+    )

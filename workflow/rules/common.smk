@@ -36,6 +36,7 @@ def get_final_output():
             ext=["csv", "md", "tex"],
         ),
         "results/figures/miou_vs_fraction.png",
+        *get_report_outputs(),
     ]
 
 
@@ -79,3 +80,100 @@ def get_evaluation(wildcards):
 
 def get_all_metrics(wildcards):
     return run_paths(RUNS, "metrics")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting inputs (workflow/rules/report.smk; owned with segbench.reporting). Only get_*
+# functions and the constants they need live here.
+from segbench.reporting.figures import lambda_sweeps as _lambda_sweeps
+from segbench.reporting.qualitative import pair_run_files as _pair_run_files
+from segbench.reporting.qualitative import resolve_pair as _resolve_pair
+
+REPORT = config["report"]
+STAT_TABLES = ["summary", "paired_wilcoxon", "friedman"]
+
+
+def get_qualitative_pair(dataset):
+    """The two losses of the qualitative panel of ``dataset`` (None: no shared cell)."""
+    return _resolve_pair(
+        RUNS, dataset, REPORT.get("qualitative_pair"), list(config["losses"])
+    )
+
+
+def get_qualitative_datasets():
+    return [d for d in DATASETS if get_qualitative_pair(d) is not None]
+
+
+def get_lambda_sweeps():
+    """Loss families of the study run at >= 2 values of `lam` (paper 003 Fig. 3)."""
+    used = sorted({r.loss for r in RUNS})
+    return _lambda_sweeps({k: config["losses"][k] for k in used})
+
+
+def get_analytic_figures():
+    return expand(
+        "results/figures/analytic/{figure}.png",
+        figure=REPORT.get("analytic_figures", []),
+    )
+
+
+def get_report_outputs():
+    """Every table and figure of the reporting stage (added to rule all)."""
+    out = [
+        *expand(
+            "results/tables/{dataset}_metrics.{ext}",
+            dataset=DATASETS,
+            ext=["csv", "md", "tex"],
+        ),
+        *expand("results/tables/{name}.{ext}", name=STAT_TABLES, ext=["csv", "md"]),
+        *expand(
+            "results/tables/{name}.{ext}",
+            name=["published", "claims"],
+            ext=["csv", "md"],
+        ),
+        "results/figures/cd_diagram.png",
+        "results/figures/reliability.png",
+        "results/figures/dice_violins.png",
+        *get_analytic_figures(),
+        *expand(
+            "results/figures/qualitative/{dataset}.png",
+            dataset=get_qualitative_datasets(),
+        ),
+    ]
+    if len(get_lambda_sweeps()):
+        out.append("results/figures/lambda_ablation.png")
+    return out
+
+
+def get_published_input(wildcards):
+    path = REPORT.get("paper_results")
+    return {"published": path} if path else {}
+
+
+def get_claims_input(wildcards):
+    path = REPORT.get("claims")
+    return {"claims": path} if path else {}
+
+
+def get_reliability_inputs(wildcards):
+    return {
+        "metrics": run_paths(RUNS, "metrics"),
+        "reliability": run_paths(RUNS, "reliability"),
+    }
+
+
+def get_per_image_inputs(wildcards):
+    return {
+        "metrics": run_paths(RUNS, "metrics"),
+        "per_image": run_paths(RUNS, "per_image"),
+    }
+
+
+def get_qualitative_inputs(wildcards):
+    pair = get_qualitative_pair(wildcards.dataset)
+    files = _pair_run_files(RUNS, wildcards.dataset, pair, paths.RUN_FILES)
+    return {**files, "npz": paths.PREPARED_NPZ.format(dataset=wildcards.dataset)}
+
+
+def get_qualitative_params(wildcards):
+    return list(get_qualitative_pair(wildcards.dataset))

@@ -1,0 +1,12 @@
+"""Snakemake entry point: metric against the `lam` parameter per loss family (paper 003 Fig. 3)."""
+
+from segbench.reporting.common import load_tidy
+from segbench.reporting.figures import lambda_ablation, lambda_sweeps
+from segbench.smk import script_logging
+
+with script_logging(snakemake.log[0]) as log:
+    p = snakemake.params
+    tidy = load_tidy(snakemake.input[0])
+    sweeps = lambda_sweeps(p.losses)
+    lambda_ablation(tidy, sweeps, snakemake.output[0], p.metric, p.scale)
+    log.info("lambda sweeps: %s", sweeps.groupby("family")["lam"].apply(list).to_dict())

@@ -1,0 +1,72 @@
+"""Reading run folders for the figures that need more than the tidy table.
+
+Identity, status and ``include_background`` of a run are read from its ``metrics.json`` (never
+parsed from the folder name, docs/CONVENTIONS.md); the matching file of the same run folder
+(``reliability.csv``, ``per_image.csv``) is passed alongside, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segbench.reporting.aggregate import RUN_KEYS
+from segbench.reporting.figures import image_scores
+
+
+def run_identity(metrics_json: str | Path) -> dict[str, Any]:
+    """``RUN_KEYS`` + ``status`` + ``include_background`` of a run from its metrics.json."""
+    m = json.loads(Path(metrics_json).read_text())
+    ident = {k: m["run"][k] for k in RUN_KEYS}
+    ident["fraction"] = str(ident["fraction"])
+    ident["status"] = m.get("status", "completed")
+    ident["include_background"] = bool(m.get("include_background", True))
+    return ident
+
+
+def _pairs(metrics: Sequence[str], files: Sequence[str]) -> list[tuple[str, str]]:
+    if len(metrics) != len(files):
+        raise ValueError(f"{len(metrics)} metrics.json files but {len(files)} run files")
+    return list(zip(metrics, files, strict=True))
+
+
+def load_reliability(
+    metrics: Sequence[str], reliability: Sequence[str]
+) -> tuple[list[tuple[dict[str, Any], pd.DataFrame]], int]:
+    """``(identity, bins)`` of every completed run, and the number of diverged runs skipped."""
+    out, diverged = [], 0
+    for m, r in _pairs(metrics, reliability):
+        ident = run_identity(m)
+        if ident["status"] != "completed":
+            diverged += 1
+            continue
+        out.append((ident, pd.read_csv(r)))
+    return out, diverged
+
+
+def load_image_scores(
+    metrics: Sequence[str], per_image: Sequence[str], metric: str = "dice"
+) -> tuple[pd.DataFrame, int]:
+    """Per-image scores (:func:`~segbench.reporting.figures.image_scores`) of every completed
+    run with its identity columns, and the number of diverged runs skipped."""
+    parts, diverged = [], 0
+    for m, p in _pairs(metrics, per_image):
+        ident = run_identity(m)
+        if ident["status"] != "completed":
+            diverged += 1
+            continue
+        rows = pd.read_csv(p, dtype={"image": str})
+        if rows.empty:
+            continue
+        scores = image_scores(rows, ident["include_background"], metric)
+        for k in RUN_KEYS:
+            scores[k] = ident[k]
+        parts.append(scores)
+    cols = [*RUN_KEYS, "image", "value"]
+    if not parts:
+        return pd.DataFrame(columns=cols), diverged
+    return pd.concat(parts, ignore_index=True)[cols], diverged
