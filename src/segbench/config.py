@@ -203,6 +203,59 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> dic
     return config
 
 
+def shrink_study(
+    config: dict[str, Any],
+    datasets: dict[str, dict[str, Any]],
+    models: dict[str, dict[str, Any]],
+    *,
+    seeds: list[int] | None = None,
+    folds: int = 2,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A smoke-test copy of a study: same losses, grid blocks and report settings, tiny data.
+
+    ``datasets`` maps the study's dataset keys that are kept to replacement entries (e.g.
+    ``{"chase_db1": {"source": "synthetic", "generator": "synth_vessels", "n": 16, "size": 32}}``);
+    ``models`` likewise for model keys. Grid blocks are restricted to the kept keys and
+    dropped when nothing is left; per-dataset fractions and flags are kept.
+    """
+    cfg = copy.deepcopy(config)
+    cfg["datasets"] = {
+        k: {
+            **{
+                kk: vv
+                for kk, vv in cfg["datasets"][k].items()
+                if kk in ("fractions", "include_background", "val_fraction")
+            },
+            **v,
+        }
+        for k, v in datasets.items()
+    }
+    cfg["models"] = copy.deepcopy(models)
+    blocks = []
+    for block in cfg.get("grid", []):
+        b = dict(block)
+        for kind in ("datasets", "models"):
+            if kind in b:
+                b[kind] = [k for k in b[kind] if k in cfg[kind]]
+        if all(b.get(kind, [None]) for kind in ("datasets", "models")):
+            blocks.append(b)
+    if "grid" in cfg:
+        cfg["grid"] = blocks
+    used = (
+        {loss for b in blocks for loss in b.get("losses", cfg["losses"])}
+        if blocks
+        else set(cfg["losses"])
+    )
+    cfg["losses"] = {k: v for k, v in cfg["losses"].items() if k in used}
+    cfg["seeds"] = seeds or cfg["seeds"][:1]
+    cfg["folds"] = folds
+    cfg.pop("run_folds", None)
+    cfg["training"] = {**cfg.get("training", {}), **(training or {})}
+    cfg["study"] = f"{cfg['study']}_smoke"
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m segbench.config STUDY.yaml ...``: check study files the way the workflow does,
     naming the file and line of malformed YAML (Snakemake's own message for a ``--configfile``

@@ -177,3 +177,8 @@ def get_qualitative_inputs(wildcards):
 
 def get_qualitative_params(wildcards):
     return list(get_qualitative_pair(wildcards.dataset))
+
+
+def retry_scaled(base):
+    """A resource that grows with each attempt (--retries): base, 2 x base, 3 x base, ..."""
+    return lambda wildcards, attempt: base * attempt

@@ -6,11 +6,13 @@ rule prepare_synthetic:
         "logs/prepare_synthetic/{dataset}.log",
     wildcard_constraints:
         dataset=alternation(SYNTHETIC),
+    group:
+        "data"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         spec=get_synthetic_params,
     script:

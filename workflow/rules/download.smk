@@ -84,11 +84,13 @@ rule prepare_dataset:
         "logs/prepare_dataset/{dataset}.log",
     wildcard_constraints:
         dataset=_dl_alternation(DATA_SOURCES.prepared_names()),
+    group:
+        "data"
     conda:
         _DL_ENV
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         spec=lambda w: DATA_SOURCES.prepare_params(w.dataset),
     script:

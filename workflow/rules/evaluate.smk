@@ -11,11 +11,13 @@ rule evaluate:
         "logs/evaluate/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.tsv"
+    group:
+        "train"
     conda:
         ENV
     resources:
-        mem_mb=config["resources"]["eval_mem_mb"],
-        runtime=10,
+        mem_mb=retry_scaled(config["resources"]["eval_mem_mb"]),
+        runtime=retry_scaled(10),
     params:
         evaluation=get_evaluation,
     script:

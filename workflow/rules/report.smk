@@ -15,11 +15,13 @@ rule aggregate:
         ),
     log:
         "logs/aggregate/aggregate.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     script:
         "../../scripts/aggregate.py"
 
@@ -80,11 +82,13 @@ rule paper_table:
         ),
     log:
         "logs/paper_table/{dataset}.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
@@ -152,11 +156,13 @@ rule stats_tables:
         ),
     log:
         "logs/report/stats_tables.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(20),
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
@@ -190,11 +196,13 @@ rule published_table:
         ),
     log:
         "logs/report/published_table.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         replicate=config["report"]["replicate"],
         study=config["study"],
@@ -223,11 +231,13 @@ rule claims_table:
         ),
     log:
         "logs/report/claims_table.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         alpha=config["report"]["alpha"],
         study=config["study"],
@@ -248,11 +258,13 @@ rule figures:
         ),
     log:
         "logs/figures/miou_vs_fraction.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
@@ -273,11 +285,13 @@ rule lambda_ablation:
         ),
     log:
         "logs/figures/lambda_ablation.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
@@ -306,11 +320,13 @@ rule reliability_diagrams:
         ),
     log:
         "logs/figures/reliability.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         losses=list(config["losses"]),
     script:
@@ -330,11 +346,13 @@ rule score_violins:
         ),
     log:
         "logs/figures/dice_violins.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
     params:
         metric="dice",
         scale=config["report"]["scale"],
@@ -356,11 +374,13 @@ rule qualitative:
         ),
     log:
         "logs/figures/qualitative/{dataset}.log",
+    group:
+        "report"
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=retry_scaled(4000),
+        runtime=retry_scaled(20),
     params:
         pair=get_qualitative_params,
     script:
@@ -383,10 +403,12 @@ if config["report"]["analytic_figures"]:
             ],
         log:
             "logs/figures/analytic.log",
+        group:
+            "report"
         conda:
             ENV
         resources:
-            mem_mb=2000,
-            runtime=10,
+            mem_mb=retry_scaled(2000),
+            runtime=retry_scaled(10),
         script:
             "../../scripts/analytic_figures.py"

@@ -5,11 +5,13 @@ rule splits:
         paths.SPLITS,
     log:
         "logs/splits/{dataset}.log",
+    group:
+        "data"
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(5),
     params:
         spec=get_split_params,
     script:

@@ -16,12 +16,14 @@ if config["training"]["pack"] == "folds":
             "logs/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/pack.log",
         benchmark:
             "results/benchmarks/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/pack.tsv"
+        group:
+            "train"
         conda:
             ENV
         threads: config["training"]["threads"]
         resources:
-            mem_mb=config["resources"]["train_mem_mb"],
-            runtime=config["resources"]["train_runtime"] * len(FOLDS),
+            mem_mb=retry_scaled(config["resources"]["train_mem_mb"]),
+            runtime=retry_scaled(config["resources"]["train_runtime"] * len(FOLDS)),
             gpu=config["resources"]["train_gpu"],
         params:
             specs=get_pack_specs,
@@ -44,12 +46,14 @@ else:
             "logs/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.log",
         benchmark:
             "results/benchmarks/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/k{fold}.tsv"
+        group:
+            "train"
         conda:
             ENV
         threads: config["training"]["threads"]
         resources:
-            mem_mb=config["resources"]["train_mem_mb"],
-            runtime=config["resources"]["train_runtime"],
+            mem_mb=retry_scaled(config["resources"]["train_mem_mb"]),
+            runtime=retry_scaled(config["resources"]["train_runtime"]),
             gpu=config["resources"]["train_gpu"],
         params:
             spec=get_run_spec,

@@ -271,9 +271,7 @@ def _fetch_one(
             total = _transfer(url, part, offset, timeout, progress)
         except _Transient as err:
             if attempt > retries:
-                raise DownloadError(
-                    f"{url}: failed after {attempt} attempt(s): {err}"
-                ) from None
+                raise DownloadError(f"{url}: failed after {attempt} attempt(s): {err}") from None
             wait = min(backoff * 2 ** (attempt - 1), 60.0)
             log.warning("%s: %s; retry %d/%d in %.1f s", url, err, attempt, retries, wait)
             time.sleep(wait)
@@ -316,7 +314,9 @@ def _fetch_one(
         if sha256 is None:
             log.warning(
                 "%s: no sha256 pinned in the registry; downloaded file has sha256 %s (%d bytes)",
-                dest.name, actual, got,
+                dest.name,
+                actual,
+                got,
             )
         with open(part, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -401,7 +401,15 @@ def fetch_dataset_file(
             f"Put the file {src.name!r} at {dest} (or set download.mirror / SEGBENCH_MIRROR to a "
             "folder or URL that holds it), then run the workflow again."
         )
-    return fetch(urls, dest, sha256=src.sha256, size=src.size, retries=retries, timeout=timeout, backoff=backoff)
+    return fetch(
+        urls,
+        dest,
+        sha256=src.sha256,
+        size=src.size,
+        retries=retries,
+        timeout=timeout,
+        backoff=backoff,
+    )
 
 
 def check_expectations(entry: DatasetEntry, root: Path) -> list[str]:
@@ -446,13 +454,22 @@ def verify_raw(
     root = Path(root)
     problems = check_expectations(entry, root) if root.is_dir() else [f"{root} does not exist"]
     if problems:
-        raise ManifestError(f"{root}: dataset {entry.id!r} does not have the expected layout: " + "; ".join(problems))
+        raise ManifestError(
+            f"{root}: dataset {entry.id!r} does not have the expected layout: "
+            + "; ".join(problems)
+        )
     mpath = Path(manifest) if manifest is not None else None
     if mpath is not None and mpath.is_file():
         expected = read_manifest(mpath)
         report = verify_manifest(root, expected, manifest_name=str(mpath))
         if report.extra:
-            log.info("%s: %d file(s) not in %s (ignored): %s", root, len(report.extra), mpath, report.extra[:5])
+            log.info(
+                "%s: %d file(s) not in %s (ignored): %s",
+                root,
+                len(report.extra),
+                mpath,
+                report.extra[:5],
+            )
         return {
             "manifest": str(mpath),
             "manifest_sha256": manifest_digest(expected),
@@ -528,10 +545,14 @@ def extract_dataset(
         all_pinned = bool(entry.files)
         for i, f in enumerate(entry.files):
             if f.name not in downloads:
-                raise DownloadError(f"dataset {entry.id!r}: no downloaded path given for {f.name!r}")
+                raise DownloadError(
+                    f"dataset {entry.id!r}: no downloaded path given for {f.name!r}"
+                )
             path = Path(downloads[f.name])
             if not path.is_file():
-                raise DownloadError(f"dataset {entry.id!r}: {path} does not exist; download it first")
+                raise DownloadError(
+                    f"dataset {entry.id!r}: {path} does not exist; download it first"
+                )
             actual = sha256_file(path)
             archives[f.name] = actual
             if f.sha256 is None:
@@ -548,7 +569,9 @@ def extract_dataset(
             else:
                 target = stage / f.name
                 if target.exists():
-                    raise DownloadError(f"dataset {entry.id!r}: {f.name} collides with an extracted file")
+                    raise DownloadError(
+                        f"dataset {entry.id!r}: {f.name} collides with an extracted file"
+                    )
                 shutil.copyfile(path, target)
         report = verify_raw(
             entry, stage, manifest, allow_unpinned=allow_unpinned, archives_verified=all_pinned
@@ -572,7 +595,9 @@ def _merge_into(src: Path, dest: Path, archive: Path) -> None:
         for name in [*files, *links]:
             target = dest / rel / name
             if target.exists() or target.is_symlink():
-                raise DownloadError(f"{archive}: member {(rel / name).as_posix()} collides with another file")
+                raise DownloadError(
+                    f"{archive}: member {(rel / name).as_posix()} collides with another file"
+                )
             os.replace(Path(dirpath) / name, target)
     shutil.rmtree(src)
 
@@ -597,7 +622,9 @@ class WorkflowData:
             raise ValueError(f"config key 'download' must be a mapping, got {dl!r}")
         self.registry = load_registry(str(dl.get("registry", DEFAULT_REGISTRY)))
         datasets = config.get("datasets") or {}
-        self.datasets: Mapping[str, Mapping[str, object]] = datasets if isinstance(datasets, Mapping) else {}
+        self.datasets: Mapping[str, Mapping[str, object]] = (
+            datasets if isinstance(datasets, Mapping) else {}
+        )
 
     def registry_id(self, dataset: str) -> str:
         """Registry entry behind a prepared dataset name (a config key or a registry id)."""
@@ -615,6 +642,10 @@ class WorkflowData:
         with ``source: registry``."""
         names = set(self.registry.preparable())
         names.update(k for k, v in self.datasets.items() if (v or {}).get("source") == "registry")
+        # a study key declared with another source (e.g. synthetic smoke data) is not ours
+        names -= {
+            k for k, v in self.datasets.items() if (v or {}).get("source", "registry") != "registry"
+        }
         return sorted(names)
 
     def download_paths(self, raw: str) -> list[str]:
@@ -635,7 +666,9 @@ class WorkflowData:
         manifest = default_manifest_path(self.registry, entry.id)
         return {
             "files": [[f.name, f.sha256, f.extract, f.strip_components] for f in entry.files],
-            "manifest_sha256": manifest_digest(read_manifest(manifest)) if manifest.is_file() else None,
+            "manifest_sha256": manifest_digest(read_manifest(manifest))
+            if manifest.is_file()
+            else None,
         }
 
     def raw_path(self, dataset: str) -> str:
