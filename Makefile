@@ -9,10 +9,9 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 CORES ?= all
 CONFIG ?= config/config.yaml
 PYTEST_ARGS ?=
-
 ESTIMATE_ARGS ?=
 
-.PHONY: venv check-config estimate run report test lint dry-run clean
+.PHONY: venv check-config run dry-run estimate test lint clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +23,7 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	$(PY) -m pip check
 	touch $@
 
+# Check a study the way the workflow does, naming file, line and key of any error.
 check-config: venv
 	$(PY) -m segbench.config $(CONFIG)
 
@@ -32,11 +32,12 @@ run: venv check-config
 	$(SNAKEMAKE) --cores 1 --configfile $(CONFIG) --report results/report.html
 	@echo "Report: results/report.html  Tables: results/tables/  Figures: results/figures/"
 
-dry-check-config: venv
-	$(PY) -m segbench.config $(CONFIG)
-
-run: venv check-config
+dry-run: venv check-config
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(CONFIG) --dry-run
+
+# Runs, jobs and expected GPU-hours of a study before running it.
+estimate: venv check-config
+	$(PY) scripts/estimate.py --configfile $(CONFIG) $(ESTIMATE_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check src scripts tests benchmarks
@@ -47,4 +48,4 @@ test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf results logs .snakemake data/prepared
+	rm -rf results logs .snakemake data/prepared/*.npz data/prepared/*.json
