@@ -91,7 +91,8 @@ def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
     """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        # append: a retried, requeued or resumed job keeps the earlier attempts' lines
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

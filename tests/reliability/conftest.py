@@ -150,7 +150,7 @@ def parse_jobs(listing: str) -> list[tuple[str, dict[str, str]]]:
 def parse_dag(listing: str) -> list[dict[str, Any]]:
     """Every job a dry run lists: ``{"rule", "wildcards", "input", "output"}``."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", listing):
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", listing):
         m = re.match(r"(?:local)?rule (\w+):", block.strip())
         if not m:
             continue

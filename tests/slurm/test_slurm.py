@@ -371,7 +371,13 @@ def test_slurm_run_survives_scancel_and_matches_local_run(slurm_cluster, tmp_pat
         assert rid == cid and rid in train_jobs, (rid, submitted)
         assert events["requeued"]["checkpoints"], "no checkpoint survived the requeue"
         (job_log,) = slurm.glob(f".snakemake/slurm_logs/**/{rid}.log")
-        assert "resumed from" in job_log.read_text(), job_log
+        # the engine logs the resume to the job's stderr (Slurm log) and to the rule's log file,
+        # which keeps every attempt; a later scancel may cut the Slurm log short
+        # (requeue and scancel hit the same pack, so its rule log must show one resume per
+        # disturbance that found a checkpoint)
+        resumes = sum(p.read_text().count("resumed from") for p in slurm.glob("logs/train/**/pack.log"))
+        needed = 1 + bool(events["cancelled"]["checkpoints"])
+        assert "resumed from" in job_log.read_text() or resumes >= needed, (job_log, resumes)
     # the runs killed by scancel after a checkpoint resumed from it in the retried job
     for ckpt in events["cancelled"]["checkpoints"]:
         run = json.loads((ckpt.parent / "run.json").read_text())

@@ -28,7 +28,7 @@ def workflow_run(tmp_path_factory) -> Path:
 def _jobs(dry_run_stdout: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job in a dry-run listing."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule )", dry_run_stdout):
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule )", dry_run_stdout):
         m = re.match(r"(?:local)?rule (\w+):", block.strip())
         if not m:
             continue
