@@ -114,6 +114,29 @@ def test_unpacked_mode_has_one_train_job_per_run(tmp_path: Path):
     assert not any(rule == "train_pack" for rule, _ in jobs)
 
 
+def test_stacked_pack_mode_through_snakemake(workflow_run: Path, tmp_path: Path):
+    """``training.pack_mode: stacked`` through the real DAG: one train_pack job per cell still
+    writes one folder per fold, and its test probabilities agree with the sequential pack's
+    (the workflow_run fixture) within the tolerance stated in tests/train/test_stacked.py."""
+    import numpy as np
+
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["training"]["pack_mode"] = "stacked"
+    wd = copy_workflow(tmp_path / "wf", TINY)
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cell = "results/runs/synth_organs/unet4/dicece_0.5/f1/s0"
+    targets = [f"{cell}/k{k}/probs.npz" for k in range(cfg["folds"])]
+    proc = run_snakemake(wd, *targets)
+    assert "train_pack" in proc.stdout + proc.stderr
+    for t in targets:
+        with np.load(wd / t) as a, np.load(workflow_run / t) as b:
+            assert list(a["ids"]) == list(b["ids"])
+            diff = np.abs(a["probs"].astype(np.float32) - b["probs"].astype(np.float32)).max()
+            assert diff <= 2e-3, (t, diff)
+        run = json.loads((wd / t).with_name("run.json").read_text())
+        assert run["config"]["training"]["pack_mode"] == "stacked"
+
+
 def test_report_builds(workflow_run: Path):
     run_snakemake(workflow_run, "--report", "report.html")
     html = (workflow_run / "report.html").read_text(errors="replace")

@@ -274,6 +274,295 @@ def _progress(total: int, start: int, desc: str) -> Any:
     return None
 
 
+class _Run:
+    """The state of one run between epochs: data on the device, model, optimiser, scheduler,
+    RNG, history and best weights. :func:`train_run` steps one of these alone and
+    :func:`train_stacked` steps several together; both drive it through the same methods, so a
+    run's batches, crops, flips, validation, checkpoints and outputs are the same either way."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        prepared_npz: str | Path,
+        splits_json: str | Path,
+        out_dir: str | Path,
+        data: PreparedDataset | None = None,
+        use_compile: bool = True,
+    ) -> None:
+        self.t0 = time.time()
+        self.spec = spec
+        out = self.out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # temp files of a killed write never become outputs
+            stale.unlink(missing_ok=True)
+        tcfg = spec.training
+        evcfg = spec.evaluation
+        device = self.device = resolve_device(
+            tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1))
+        )
+        torch.set_num_threads(int(tcfg.get("threads", 1)))
+        seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
+        self.amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
+
+        if data is None:
+            data = load_prepared(prepared_npz)
+        self.data = data
+        splits = json.loads(Path(splits_json).read_text())
+        self.ids = ids = get_fold(splits, spec.fold, spec.fraction)
+        idx = {k: data.indices(v) for k, v in ids.items()}
+        self.x = x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
+        self.y = {
+            k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()
+        }
+        self.c = data.num_classes
+        self.include_bg = bool(evcfg.get("include_background", True))
+
+        model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
+        model = build_model(
+            spec.model_cfg["name"], in_channels=data.in_channels, classes=self.c, **model_params
+        )
+        model = model.to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.step_model: nn.Module = model
+        if use_compile and device.type == "cuda" and tcfg.get("compile", "none") != "none":
+            self.step_model = torch.compile(model, mode=tcfg["compile"])  # type: ignore[assignment]
+        loss_fn = build_loss(
+            spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
+        )
+        self.loss_fn = loss_fn.to(device)
+        self.opt = _build_optimizer(model, tcfg)
+        self.sched = _build_scheduler(self.opt, tcfg)
+        self.gen = torch.Generator().manual_seed(spec.seed)
+
+        self.epochs = int(tcfg.get("epochs", 50))
+        self.bs = int(tcfg.get("batch_size", 4))
+        self.n_train = n_train = x["train"].shape[0]
+        self.steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / self.bs))
+        self.crop = tcfg.get("crop")
+        self.hflip = bool(tcfg.get("hflip", True))
+        self.vflip = bool(tcfg.get("vflip", False))
+        self.val_every = int(tcfg.get("val_every", 1))
+        self.ckpt_every = int(tcfg.get("checkpoint_every", 5))
+        self.patience = tcfg.get("early_stopping")
+
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_val, self.best_epoch, self.start_epoch, self.bad_vals = -1.0, -1, 0, 0
+        self.resumed_from: int | None = None
+        self.digest = spec.digest()
+        self.ckpt_path = out / CHECKPOINT
+        self._resume()
+        self.status, self.diverged_epoch = "completed", None
+        self.alive = self.start_epoch < self.epochs
+        self.bar = _progress(
+            self.epochs, self.start_epoch, f"{spec.dataset}/{spec.model}/{spec.loss}"
+        )
+        self.running = torch.zeros((), device=device)
+        self.order = torch.zeros(0, dtype=torch.int64)
+        self.te = time.time()
+
+    def _resume(self) -> None:
+        out, ckpt_path = self.out, self.ckpt_path
+        if ckpt_path.exists():
+            try:
+                state = torch.load(ckpt_path, map_location=self.device, weights_only=True)
+            except Exception as err:  # a corrupt checkpoint is never trusted
+                log.warning(
+                    "ignoring unreadable checkpoint %s (%s); starting fresh", ckpt_path, err
+                )
+                state = None
+            if state is not None and state.get("digest") == self.digest:
+                self.model.load_state_dict(state["model"])
+                self.opt.load_state_dict(state["optimizer"])
+                if self.sched is not None and state.get("scheduler") is not None:
+                    self.sched.load_state_dict(state["scheduler"])
+                _set_rng_state(self.gen, state["rng"])
+                self.history = json.loads(state["history"])
+                self.best_val, self.best_epoch = float(state["best_val"]), int(state["best_epoch"])
+                self.best_state = state["best_model"]
+                if self.best_state is not None:  # the best weights as of the checkpoint
+                    _torch_save_atomic(self.best_state, out / "best.pt")
+                self.bad_vals = int(state["bad_vals"])
+                self.start_epoch = self.resumed_from = int(state["epoch"])
+                log.info("resumed from %s at epoch %d", ckpt_path, self.start_epoch)
+            elif state is not None:
+                log.warning(
+                    "checkpoint %s belongs to another configuration; starting fresh", ckpt_path
+                )
+        if self.best_epoch < 0 and (out / "best.pt").exists() and self.resumed_from is None:
+            (out / "best.pt").unlink()
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Draw this epoch's sample order (seeded generator) and reset the loss accumulator."""
+        self.te = time.time()
+        if hasattr(self.loss_fn, "set_epoch"):
+            self.loss_fn.set_epoch(epoch, self.epochs)
+        self.model.train()
+        n, bs, steps = self.n_train, self.bs, self.steps
+        self.order = torch.cat(
+            [torch.randperm(n, generator=self.gen) for _ in range(math.ceil(steps * bs / n))]
+        )[: steps * bs]
+        self.running = torch.zeros((), device=self.device)
+
+    def batch(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented training batch ``s`` of the current epoch, on the device."""
+        b = self.order[s * self.bs : (s + 1) * self.bs].to(self.device)
+        return augment(
+            self.x["train"][b], self.y["train"][b], self.crop, self.hflip, self.gen, self.vflip
+        )
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validate, step the scheduler, checkpoint; False once the run has stopped
+        (diverged or early-stopped)."""
+        train_loss = float(self.running) / self.steps  # one host sync per epoch
+        opt, sched, out = self.opt, self.sched, self.out
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_miou": "",
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - self.te, 4),
+        }
+        if not math.isfinite(train_loss):
+            self.status, self.diverged_epoch = "diverged", epoch + 1
+            self.history.append(row)
+            log.warning("training loss is %s at epoch %d: run diverged", train_loss, epoch + 1)
+            self.alive = False
+            return False
+        if (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs:
+            prob = predict(self.model, self.x["val"], self.device, self.amp)
+            val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
+            row["val_miou"] = val
+            if sched is not None and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(val)
+            if val > self.best_val:
+                self.best_val, self.best_epoch, self.bad_vals = val, epoch + 1, 0
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+                _torch_save_atomic(self.best_state, out / "best.pt")
+            else:
+                self.bad_vals += 1
+        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step()
+        self.history.append(row)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{self.best_val:.4f}")
+        else:
+            log.info(
+                "%sepoch %d/%d loss %.5f val_miou %s (best %.4f @ %d)",
+                f"fold {self.spec.fold}: " if _STACKED_LOG else "",
+                epoch + 1,
+                self.epochs,
+                train_loss,
+                row["val_miou"],
+                self.best_val,
+                self.best_epoch,
+            )
+        stop_early = self.patience is not None and self.bad_vals >= int(self.patience)
+        if (epoch + 1) % self.ckpt_every == 0 and epoch + 1 < self.epochs and not stop_early:
+            _torch_save_atomic(
+                {
+                    "digest": self.digest,
+                    "epoch": epoch + 1,
+                    "model": self.model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": _rng_state(self.gen),
+                    "history": json.dumps(self.history),
+                    "best_val": self.best_val,
+                    "best_epoch": self.best_epoch,
+                    "best_model": self.best_state,
+                    "bad_vals": self.bad_vals,
+                },
+                self.ckpt_path,
+                fault="checkpoint_write",
+                epoch=epoch + 1,
+            )
+        if stop_early:
+            log.info(
+                "early stopping at epoch %d (no improvement in %s validations)",
+                epoch + 1,
+                self.patience,
+            )
+            self.alive = False
+            return False
+        self.alive = epoch + 1 < self.epochs
+        return True
+
+    def finish(self) -> TrainResult:
+        """Predict the test set with the best weights and write history, probabilities and
+        ``run.json``; remove the resume checkpoint."""
+        out, model, device, c = self.out, self.model, self.device, self.c
+        if self.bar is not None:
+            self.bar.close()
+        _write_history(out / "history.csv", self.history)
+        # Test-set prediction with the best weights (or the last ones if no validation finished).
+        if (out / "best.pt").exists():
+            model.load_state_dict(
+                torch.load(out / "best.pt", map_location=device, weights_only=True)
+            )
+        else:
+            _torch_save_atomic(model.state_dict(), out / "best.pt")
+        prob = predict(model, self.x["test"], device, self.amp)
+        status = self.status
+        if not torch.isfinite(prob).all():
+            prob = torch.nan_to_num(prob, nan=1.0 / c)
+            status = "diverged"
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            probs=prob.cpu().numpy().astype(np.float16),
+            ids=np.asarray(self.ids["test"], dtype=str),
+        )
+        _save_atomic(
+            buf.getvalue(), out / "probs.npz", fault="probs_write", epoch=len(self.history)
+        )
+
+        spec = self.spec
+        wall = time.time() - self.t0
+        result = TrainResult(
+            status=status,
+            epochs_run=len(self.history),
+            best_epoch=self.best_epoch,
+            best_val=self.best_val,
+            diverged_epoch=self.diverged_epoch,
+            resumed_from_epoch=self.resumed_from,
+            wall_seconds=round(wall, 3),
+        )
+        atomic_write_json(
+            out / "run.json",
+            {
+                "run": {
+                    k: getattr(spec, k)
+                    for k in ("dataset", "model", "loss", "fraction", "seed", "fold")
+                },
+                "config": spec.as_dict(),
+                "config_digest": self.digest,
+                "result": result.__dict__,
+                "n_train": self.n_train,
+                "n_val": int(self.x["val"].shape[0]),
+                "n_test": int(self.x["test"].shape[0]),
+                "num_classes": c,
+                "class_names": self.data.class_names,
+                "git": git_commit(),
+                "packages": package_versions(),
+                "device": device_info(device),
+                "seed": spec.seed,
+                "wall_seconds": result.wall_seconds,
+                "command": sys.argv,
+            },
+        )
+        self.ckpt_path.unlink(missing_ok=True)
+        return result
+
+
+_STACKED_LOG = False  # log lines name the fold when several runs share one log
+
+
 def train_run(
     spec: RunSpec,
     prepared_npz: str | Path,
@@ -297,233 +586,26 @@ def train_run(
     Returns:
         A :class:`TrainResult`.
     """
-    t0 = time.time()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".*.tmp"):  # temp files of a killed write never become outputs
-        stale.unlink(missing_ok=True)
-    tcfg = spec.training
-    evcfg = spec.evaluation
-    device = resolve_device(tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1)))
-    torch.set_num_threads(int(tcfg.get("threads", 1)))
-    seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
-    amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
-
-    if data is None:
-        data = load_prepared(prepared_npz)
-    splits = json.loads(Path(splits_json).read_text())
-    ids = get_fold(splits, spec.fold, spec.fraction)
-    idx = {k: data.indices(v) for k, v in ids.items()}
-    x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
-    y = {k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()}
-    c = data.num_classes
-    include_bg = bool(evcfg.get("include_background", True))
-
-    model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
-    model = build_model(
-        spec.model_cfg["name"], in_channels=data.in_channels, classes=c, **model_params
-    )
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    step_model: nn.Module = model
-    if device.type == "cuda" and tcfg.get("compile", "none") != "none":
-        step_model = torch.compile(model, mode=tcfg["compile"])  # type: ignore[assignment]
-    loss_fn = build_loss(
-        spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
-    )
-    loss_fn = loss_fn.to(device)
-    opt = _build_optimizer(model, tcfg)
-    sched = _build_scheduler(opt, tcfg)
-    gen = torch.Generator().manual_seed(spec.seed)
-
-    epochs = int(tcfg.get("epochs", 50))
-    bs = int(tcfg.get("batch_size", 4))
-    n_train = x["train"].shape[0]
-    steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / bs))
-    crop = tcfg.get("crop")
-    hflip = bool(tcfg.get("hflip", True))
-    vflip = bool(tcfg.get("vflip", False))
-    val_every = int(tcfg.get("val_every", 1))
-    ckpt_every = int(tcfg.get("checkpoint_every", 5))
-    patience = tcfg.get("early_stopping")
-
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_val, best_epoch, start_epoch, bad_vals = -1.0, -1, 0, 0
-    resumed_from: int | None = None
-    digest = spec.digest()
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists():
-        try:
-            state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        except Exception as err:  # a corrupt checkpoint is never trusted
-            log.warning("ignoring unreadable checkpoint %s (%s); starting fresh", ckpt_path, err)
-            state = None
-        if state is not None and state.get("digest") == digest:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if sched is not None and state.get("scheduler") is not None:
-                sched.load_state_dict(state["scheduler"])
-            _set_rng_state(gen, state["rng"])
-            history = json.loads(state["history"])
-            best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
-            best_state = state["best_model"]
-            if best_state is not None:  # the best weights as of the checkpoint, not a later write
-                _torch_save_atomic(best_state, out / "best.pt")
-            bad_vals = int(state["bad_vals"])
-            start_epoch = resumed_from = int(state["epoch"])
-            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
-        elif state is not None:
-            log.warning("checkpoint %s belongs to another configuration; starting fresh", ckpt_path)
-    if best_epoch < 0 and (out / "best.pt").exists() and resumed_from is None:
-        (out / "best.pt").unlink()
-
-    status, diverged_epoch = "completed", None
-    bar = _progress(epochs, start_epoch, f"{spec.dataset}/{spec.model}/{spec.loss}")
-    epoch = start_epoch
-    for epoch in range(start_epoch, epochs):
-        te = time.time()
-        if hasattr(loss_fn, "set_epoch"):
-            loss_fn.set_epoch(epoch, epochs)
-        model.train()
-        order = torch.cat(
-            [torch.randperm(n_train, generator=gen) for _ in range(math.ceil(steps * bs / n_train))]
-        )[: steps * bs]
-        running = torch.zeros((), device=device)
-        for s in range(steps):
-            b = order[s * bs : (s + 1) * bs].to(device)
-            xb, yb = augment(x["train"][b], y["train"][b], crop, hflip, gen, vflip)
+    run = _Run(spec, prepared_npz, splits_json, out_dir, data)
+    amp, device = run.amp, run.device
+    for epoch in range(run.start_epoch, run.epochs):
+        run.begin_epoch(epoch)
+        for s in range(run.steps):
+            xb, yb = run.batch(s)
             if device.type == "cuda":
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = step_model(xb)
-            loss = loss_fn(logits.float(), yb)
-            opt.zero_grad(set_to_none=True)
+                logits = run.step_model(xb)
+            loss = run.loss_fn(logits.float(), yb)
+            run.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            running += loss.detach()
-            if s == steps // 2:
+            run.opt.step()
+            run.running += loss.detach()
+            if s == run.steps // 2:
                 faults.point("step", epoch + 1)
-        train_loss = float(running) / steps  # one host sync per epoch
-        row: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "val_miou": "",
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": round(time.time() - te, 4),
-        }
-        if not math.isfinite(train_loss):
-            status, diverged_epoch = "diverged", epoch + 1
-            history.append(row)
-            log.warning("training loss is %s at epoch %d: run diverged", train_loss, epoch + 1)
+        if not run.end_epoch(epoch):
             break
-        if (epoch + 1) % val_every == 0 or epoch + 1 == epochs:
-            val = mean_iou(predict(model, x["val"], device, amp), y["val"], c, include_bg)
-            row["val_miou"] = val
-            if sched is not None and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(val)
-            if val > best_val:
-                best_val, best_epoch, bad_vals = val, epoch + 1, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                _torch_save_atomic(best_state, out / "best.pt")
-            else:
-                bad_vals += 1
-        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            sched.step()
-        history.append(row)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{best_val:.4f}")
-        else:
-            log.info(
-                "epoch %d/%d loss %.5f val_miou %s (best %.4f @ %d)",
-                epoch + 1,
-                epochs,
-                train_loss,
-                row["val_miou"],
-                best_val,
-                best_epoch,
-            )
-        stop_early = patience is not None and bad_vals >= int(patience)
-        if (epoch + 1) % ckpt_every == 0 and epoch + 1 < epochs and not stop_early:
-            _torch_save_atomic(
-                {
-                    "digest": digest,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "rng": _rng_state(gen),
-                    "history": json.dumps(history),
-                    "best_val": best_val,
-                    "best_epoch": best_epoch,
-                    "best_model": best_state,
-                    "bad_vals": bad_vals,
-                },
-                ckpt_path,
-                fault="checkpoint_write",
-                epoch=epoch + 1,
-            )
-        if stop_early:
-            log.info(
-                "early stopping at epoch %d (no improvement in %s validations)", epoch + 1, patience
-            )
-            break
-    if bar is not None:
-        bar.close()
-    _write_history(out / "history.csv", history)
-
-    # Test-set prediction with the best weights (or the last ones if no validation finished).
-    if (out / "best.pt").exists():
-        model.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True))
-    else:
-        _torch_save_atomic(model.state_dict(), out / "best.pt")
-    prob = predict(model, x["test"], device, amp)
-    if not torch.isfinite(prob).all():
-        prob = torch.nan_to_num(prob, nan=1.0 / c)
-        status = "diverged"
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf, probs=prob.cpu().numpy().astype(np.float16), ids=np.asarray(ids["test"], dtype=str)
-    )
-    _save_atomic(buf.getvalue(), out / "probs.npz", fault="probs_write", epoch=len(history))
-
-    wall = time.time() - t0
-    result = TrainResult(
-        status=status,
-        epochs_run=len(history),
-        best_epoch=best_epoch,
-        best_val=best_val,
-        diverged_epoch=diverged_epoch,
-        resumed_from_epoch=resumed_from,
-        wall_seconds=round(wall, 3),
-    )
-    atomic_write_json(
-        out / "run.json",
-        {
-            "run": {
-                k: getattr(spec, k)
-                for k in ("dataset", "model", "loss", "fraction", "seed", "fold")
-            },
-            "config": spec.as_dict(),
-            "config_digest": digest,
-            "result": result.__dict__,
-            "n_train": n_train,
-            "n_val": int(x["val"].shape[0]),
-            "n_test": int(x["test"].shape[0]),
-            "num_classes": c,
-            "class_names": data.class_names,
-            "git": git_commit(),
-            "packages": package_versions(),
-            "device": device_info(device),
-            "seed": spec.seed,
-            "wall_seconds": result.wall_seconds,
-            "command": sys.argv,
-        },
-    )
-    ckpt_path.unlink(missing_ok=True)
-    return result
+    return run.finish()
 
 
 def train_pack(
@@ -532,9 +614,29 @@ def train_pack(
     splits_json: str | Path,
     out_dirs: list[str | Path],
 ) -> list[TrainResult]:
-    """Train several runs of one dataset sequentially in this process (shared imports, dataset
-    load and device context); each run writes its own folder exactly as :func:`train_run`."""
+    """Train several runs of one dataset in this process (shared imports, dataset load and
+    device context); each run writes its own folder exactly as :func:`train_run`.
+
+    ``training.pack_mode`` (the first spec's): ``sequential`` (default) trains the runs one after
+    another; ``stacked`` steps them together as one batched model (:mod:`segbench.train.stacked`).
+    """
     if len(specs) != len(out_dirs):
         raise ValueError(f"{len(specs)} run specs for {len(out_dirs)} output folders")
     data = load_prepared(prepared_npz)
-    return [train_run(s, prepared_npz, splits_json, d, data=data) for s, d in zip(specs, out_dirs, strict=True)]
+    mode = specs[0].training.get("pack_mode", "sequential") if specs else "sequential"
+    if mode == "stacked":
+        from segbench.train.stacked import train_stacked
+
+        if specs[0].training.get("compile", "none") != "none":
+            log.info("training.compile is not applied in pack_mode 'stacked'")
+        runs = [
+            _Run(s, prepared_npz, splits_json, d, data=data, use_compile=False)
+            for s, d in zip(specs, out_dirs, strict=True)
+        ]
+        return train_stacked(runs)
+    if mode != "sequential":
+        raise ValueError(f"training.pack_mode must be sequential or stacked, got {mode!r}")
+    return [
+        train_run(s, prepared_npz, splits_json, d, data=data)
+        for s, d in zip(specs, out_dirs, strict=True)
+    ]
