@@ -20,7 +20,6 @@ import pytest
 import torch
 
 from segbench.models import MODEL_INFO, build_model
-from segbench.splits import dumps, make_splits
 from segbench.train import RunSpec, train_pack
 from segbench.train.engine import _Run
 from segbench.train.stacked import (
@@ -72,16 +71,6 @@ def _specs(model_cfg=UNET, k=3, **training) -> list[RunSpec]:
         )
         for fold in range(k)
     ]
-
-
-@pytest.fixture()
-def split_file(tiny_prepared: Path) -> Path:
-    from segbench.data.io import load_prepared
-
-    d = load_prepared(tiny_prepared)
-    path = tiny_prepared.parent / "splits.json"
-    path.write_text(dumps(make_splits(d.ids, 3, [1], seed=0, dataset="tiny")))
-    return path
 
 
 def _probs(run_dir: Path) -> np.ndarray:
@@ -234,7 +223,7 @@ def test_stacked_pack_refuses_mixed_models(tiny_prepared, split_file, tmp_path):
     specs[1].model_cfg = {**UNET, "base_channels": 8}
     with pytest.raises(ValueError, match="one model configuration per pack"):
         train_pack(specs, tiny_prepared, split_file, [tmp_path / f"x{k}" for k in range(3)])
-    with pytest.raises(ValueError, match="pack_mode must be sequential or stacked"):
+    with pytest.raises(ValueError, match="pack_mode must be sequential, stacked or interleaved"):
         train_pack(
             _specs(pack_mode="vmap"),
             tiny_prepared,

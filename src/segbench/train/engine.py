@@ -413,6 +413,20 @@ class _Run:
             self.x["train"][b], self.y["train"][b], self.crop, self.hflip, self.gen, self.vflip
         )
 
+    def train_step(self, s: int) -> None:
+        """Step ``s`` of the current epoch: forward (bf16 autocast + channels_last on CUDA),
+        loss in float32, backward, optimiser step; the loss is accumulated on the device."""
+        xb, yb = self.batch(s)
+        if self.device.type == "cuda":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.step_model(xb)
+        loss = self.loss_fn(logits.float(), yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.running += loss.detach()
+
     def end_epoch(self, epoch: int) -> bool:
         """Validate, step the scheduler, checkpoint; False once the run has stopped
         (diverged or early-stopped)."""
@@ -587,20 +601,10 @@ def train_run(
         A :class:`TrainResult`.
     """
     run = _Run(spec, prepared_npz, splits_json, out_dir, data)
-    amp, device = run.amp, run.device
     for epoch in range(run.start_epoch, run.epochs):
         run.begin_epoch(epoch)
         for s in range(run.steps):
-            xb, yb = run.batch(s)
-            if device.type == "cuda":
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = run.step_model(xb)
-            loss = run.loss_fn(logits.float(), yb)
-            run.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            run.opt.step()
-            run.running += loss.detach()
+            run.train_step(s)
             if s == run.steps // 2:
                 faults.point("step", epoch + 1)
         if not run.end_epoch(epoch):
@@ -618,24 +622,29 @@ def train_pack(
     device context); each run writes its own folder exactly as :func:`train_run`.
 
     ``training.pack_mode`` (the first spec's): ``sequential`` (default) trains the runs one after
-    another; ``stacked`` steps them together as one batched model (:mod:`segbench.train.stacked`).
+    another; ``stacked`` steps them together as one batched model (:mod:`segbench.train.stacked`);
+    ``interleaved`` lets them take turns step by step, each on its own CUDA stream
+    (:mod:`segbench.train.interleaved`).
     """
     if len(specs) != len(out_dirs):
         raise ValueError(f"{len(specs)} run specs for {len(out_dirs)} output folders")
     data = load_prepared(prepared_npz)
     mode = specs[0].training.get("pack_mode", "sequential") if specs else "sequential"
-    if mode == "stacked":
+    if mode in ("stacked", "interleaved"):
+        from segbench.train.interleaved import train_interleaved
         from segbench.train.stacked import train_stacked
 
-        if specs[0].training.get("compile", "none") != "none":
+        if mode == "stacked" and specs[0].training.get("compile", "none") != "none":
             log.info("training.compile is not applied in pack_mode 'stacked'")
         runs = [
-            _Run(s, prepared_npz, splits_json, d, data=data, use_compile=False)
+            _Run(s, prepared_npz, splits_json, d, data=data, use_compile=mode == "interleaved")
             for s, d in zip(specs, out_dirs, strict=True)
         ]
-        return train_stacked(runs)
+        return (train_stacked if mode == "stacked" else train_interleaved)(runs)
     if mode != "sequential":
-        raise ValueError(f"training.pack_mode must be sequential or stacked, got {mode!r}")
+        raise ValueError(
+            f"training.pack_mode must be sequential, stacked or interleaved, got {mode!r}"
+        )
     return [
         train_run(s, prepared_npz, splits_json, d, data=data)
         for s, d in zip(specs, out_dirs, strict=True)
