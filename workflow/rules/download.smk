@@ -27,7 +27,9 @@ from segbench.data.download import RAW_DIR as _DL_RAW
 from segbench.data.download import WorkflowData as _DlWorkflowData
 from segbench.paths import alternation as _dl_alternation
 
-DATA_SOURCES = _DlWorkflowData(config)
+DATA_SOURCES = _DlWorkflowData(
+    config, base=_DlPath(workflow.current_basedir).parents[1]
+)
 _DL_ENV = "../../envs/segbench.yaml"
 _DL_SCRIPTS = _DlPath(workflow.current_basedir).parents[1] / "scripts"
 

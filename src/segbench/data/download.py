@@ -610,17 +610,25 @@ class WorkflowData:
 
     Args:
         config: the Snakemake config. Keys read: ``download.registry`` (default
-            ``config/datasets.yaml``) and ``datasets`` (entries with ``source: registry`` and an
+            ``config/datasets.yaml``; relative to the working directory, else to ``base``) and ``datasets`` (entries with ``source: registry`` and an
             optional ``registry_id`` map a prepared name to a registry entry).
+        base: the workflow's root, where a relative registry path missing from the working
+            directory is looked up.
     """
 
-    def __init__(self, config: Mapping[str, object]) -> None:
+    def __init__(self, config: Mapping[str, object], base: str | Path | None = None) -> None:
         from segbench.data.registry import DEFAULT_REGISTRY, load_registry
 
         dl = config.get("download") or {}
         if not isinstance(dl, Mapping):
             raise ValueError(f"config key 'download' must be a mapping, got {dl!r}")
-        self.registry = load_registry(str(dl.get("registry", DEFAULT_REGISTRY)))
+        registry = Path(str(dl.get("registry", DEFAULT_REGISTRY)))
+        # ``snakemake --directory elsewhere``: a relative registry path missing from the working
+        # directory is the workflow's own (``base``: the repository root).
+        fallback = Path(base) / registry if base is not None else None
+        if not registry.exists() and fallback is not None and fallback.exists():
+            registry = fallback
+        self.registry = load_registry(str(registry))
         datasets = config.get("datasets") or {}
         self.datasets: Mapping[str, Mapping[str, object]] = (
             datasets if isinstance(datasets, Mapping) else {}
