@@ -7,8 +7,11 @@ Prints images/s (a markdown table) for, per model:
   + channels_last on CUDA, one sync per epoch), validation off;
 - ``engine+compile``: the same with ``torch.compile(mode="reduce-overhead")`` (CUDA graphs;
   CUDA only);
-- ``engine packed xK``: ``train_pack`` of K runs in one process, counted from process start of the
-  pack (import and dataset load shared), vs K separate ``python -c`` processes (``per-process``).
+- ``stacked xK`` / ``interleaved xK`` (+ ``interleaved+compile xK`` on CUDA): K runs of one pack
+  stepped together (``training.pack_mode``: one vmapped model, or turns on K CUDA streams),
+  aggregate img/s of the second epoch's step loop, as ``engine``;
+- ``packed xK``: ``train_pack`` of K runs in one process (sequential), counted from process start of
+  the pack (import and dataset load shared), vs K separate ``python -c`` processes (``per-process``).
 
 Usage:
     python benchmarks/train_throughput.py --device cpu --size 64 --steps 30        # CPU smoke
@@ -32,7 +35,7 @@ from segbench.data.io import save_prepared
 from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.splits import dumps, make_splits
-from segbench.train import RunSpec, train_run
+from segbench.train import RunSpec, train_pack, train_run
 
 MODELS = {
     "unet": {"name": "unet", "base_channels": 32},
@@ -118,6 +121,7 @@ def _spec(
     crop: int,
     fold: int = 0,
     compile_mode: str = "none",
+    pack_mode: str = "sequential",
 ) -> RunSpec:
     return RunSpec(
         dataset="bench",
@@ -141,6 +145,7 @@ def _spec(
             "deterministic": False,
             "amp": True,
             "compile": compile_mode,
+            "pack_mode": pack_mode,
             "lr": 1e-3,
         },
         evaluation={"include_background": True},
@@ -156,6 +161,16 @@ def engine(spec: RunSpec, npz: Path, splits: Path, tmp: Path) -> float:
     return spec.training["steps_per_epoch"] * spec.training["batch_size"] / seconds
 
 
+def concurrent(specs: list[RunSpec], npz: Path, splits: Path, tmp: Path) -> float:
+    """Aggregate img/s of K runs stepped together (their ``pack_mode``), second epoch's step
+    loop (run 0's history row spans the joint loop of all K runs)."""
+    outs = [tmp / f"conc_{time.time_ns()}_{k}" for k in range(len(specs))]
+    train_pack(specs, npz, splits, outs)
+    seconds = float((outs[0] / "history.csv").read_text().splitlines()[2].split(",")[4])
+    t = specs[0].training
+    return len(specs) * t["steps_per_epoch"] * t["batch_size"] / seconds
+
+
 CHILD = "import sys,json;from segbench.train import RunSpec,train_run;s=RunSpec(**json.loads(sys.argv[1]));train_run(s,sys.argv[2],sys.argv[3],sys.argv[4])"
 PACK_CHILD = (
     "import sys,json;from segbench.train import RunSpec,train_pack;"
@@ -167,7 +182,10 @@ def packed_vs_processes(
     specs: list[RunSpec], npz: Path, splits: Path, tmp: Path
 ) -> tuple[float, float]:
     """img/s of K runs: one process (train_pack) vs K processes one after the other."""
-    imgs = sum(s.training["epochs"] * s.training["steps_per_epoch"] * s.training["batch_size"] for s in specs)
+    imgs = sum(
+        s.training["epochs"] * s.training["steps_per_epoch"] * s.training["batch_size"]
+        for s in specs
+    )
     outs = [str(tmp / f"pack_{i}") for i in range(len(specs))]
     t0 = time.perf_counter()
     subprocess.run(
@@ -242,10 +260,33 @@ def main() -> None:
                     splits,
                     tmp,
                 )
-            specs = [
-                _spec(key, cfg, args.device, args.batch, args.steps, crop, fold=k % 5)
-                for k in range(args.pack)
-            ]
+
+            def pack(
+                mode: str, compile_mode: str = "none", key: str = key, cfg: dict = cfg
+            ) -> list[RunSpec]:
+                return [
+                    _spec(
+                        key,
+                        cfg,
+                        args.device,
+                        args.batch,
+                        args.steps,
+                        crop,
+                        fold=k % 5,
+                        compile_mode=compile_mode,
+                        pack_mode=mode,
+                    )
+                    for k in range(args.pack)
+                ]
+
+            k = args.pack
+            row[f"stacked x{k}"] = concurrent(pack("stacked"), npz, splits, tmp)
+            row[f"interleaved x{k}"] = concurrent(pack("interleaved"), npz, splits, tmp)
+            if args.device == "cuda":
+                row[f"interleaved+compile x{k}"] = concurrent(
+                    pack("interleaved", "reduce-overhead"), npz, splits, tmp
+                )
+            specs = pack("sequential")
             row[f"packed x{args.pack}"], row[f"per-process x{args.pack}"] = packed_vs_processes(
                 specs, npz, splits, tmp
             )
@@ -268,7 +309,10 @@ def main() -> None:
                 + " |"
             )
         for r in rows:
-            print(f"{r['model']}: engine / reference = {r['engine'] / r['reference']:.2f}x")
+            ratios = ", ".join(
+                f"{c} {r[c] / r['reference']:.2f}x" for c in cols if c not in ("model", "reference")
+            )
+            print(f"{r['model']}: vs reference: {ratios}")
 
 
 if __name__ == "__main__":
