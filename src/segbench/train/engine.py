@@ -89,28 +89,54 @@ class TrainResult:
 
 
 _SLOT: Any = None  # the GPU slot this process holds (released by the kernel at exit)
+_PINNED = False  # CUDA_VISIBLE_DEVICES narrowed to the slot's GPU (then it is cuda:0)
 
 
 def resolve_device(pref: str = "auto", jobs_per_gpu: int = 1) -> torch.device:
     """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU raises ValueError.
 
     With several visible GPUs, the process claims a GPU slot (see ``gpu_slots``) so that
-    concurrently running jobs get different GPUs, ``jobs_per_gpu`` at most on each.
+    concurrently running jobs get different GPUs, ``jobs_per_gpu`` at most on each. If CUDA is
+    not initialised yet, the process then narrows ``CUDA_VISIBLE_DEVICES`` to that GPU (it sees
+    ``cuda:0`` only, and creates no context on the others); otherwise it selects the GPU with
+    ``torch.cuda.set_device``.
     """
-    global _SLOT
+    global _SLOT, _PINNED
     if pref not in ("auto", "cpu", "cuda"):
         raise ValueError(f"training.device must be auto, cpu or cuda, got {pref!r}")
-    if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
+    if pref == "cpu":
         return torch.device("cpu")
+    if _SLOT is None and not torch.cuda.is_initialized():
+        # torch counts devices through NVML here, without initialising CUDA, so the visible
+        # set can still be narrowed before the first CUDA call.
+        n = torch.cuda.device_count()
+        if n >= 1:
+            from segbench.train.gpu_slots import acquire_slot, visible_devices_for
+
+            _SLOT = acquire_slot(n, jobs_per_gpu)
+            if not torch.cuda.is_initialized():
+                os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices_for(
+                    _SLOT.gpu, n, os.environ.get("CUDA_VISIBLE_DEVICES")
+                )
+                _PINNED = True
+            log.info(
+                "using GPU %d (slot %d; CUDA_VISIBLE_DEVICES=%s)",
+                _SLOT.gpu,
+                _SLOT.index,
+                os.environ.get("CUDA_VISIBLE_DEVICES"),
+            )
     if not torch.cuda.is_available():
+        if pref == "auto":
+            return torch.device("cpu")
         raise ValueError("training.device is 'cuda' but no CUDA device is available")
     if _SLOT is None:
         from segbench.train.gpu_slots import acquire_slot
 
         _SLOT = acquire_slot(torch.cuda.device_count(), jobs_per_gpu)
         log.info("using GPU %d (slot %d)", _SLOT.gpu, _SLOT.index)
-    torch.cuda.set_device(_SLOT.gpu)
-    return torch.device("cuda", _SLOT.gpu)
+    index = 0 if _PINNED else _SLOT.gpu
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -254,16 +280,17 @@ def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _rng_state(gen: torch.Generator) -> dict[str, Any]:
     state = {"gen": gen.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_initialized():  # this process's device only (no context on other GPUs)
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
 def _set_rng_state(gen: torch.Generator, state: dict[str, Any]) -> None:
     gen.set_state(state["gen"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_initialized():
+        cuda = state["cuda"]
+        torch.cuda.set_rng_state(cuda[0] if isinstance(cuda, list | tuple) else cuda)
 
 
 def _progress(total: int, start: int, desc: str) -> Any:

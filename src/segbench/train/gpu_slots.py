@@ -6,6 +6,11 @@ jobs_per_gpu`` by taking an exclusive, non-blocking ``flock`` on ``<lock_dir>/gp
 The lock is released by the kernel when the process exits, also on SIGKILL, so slots never
 leak. A job started inside an environment that already pins one device (Slurm sets
 ``CUDA_VISIBLE_DEVICES`` per job) sees one GPU and takes slot (0, k).
+
+Once the slot is claimed, and before CUDA is initialised in the process, the job narrows
+``CUDA_VISIBLE_DEVICES`` to its slot's GPU (:func:`visible_devices_for`), so that the process
+sees one device (``cuda:0``) and creates no context on the others, whatever the libraries it
+uses do by default.
 """
 
 from __future__ import annotations
@@ -67,3 +72,23 @@ def acquire_slot(
         if time.monotonic() > deadline:
             raise TimeoutError(f"no free GPU slot in {lock_dir} after {timeout} s")
         time.sleep(poll)
+
+
+def visible_devices_for(gpu: int, n_gpus: int, current: str | None) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value that leaves only the ``gpu``-th visible device.
+
+    ``current`` is the variable as set (None or empty: all ``n_gpus`` devices, numbered
+    ``0..n_gpus-1``); its entries (indices or ``GPU-<uuid>``/``MIG-`` names) are kept verbatim.
+
+    Raises:
+        ValueError: ``gpu`` is not one of the visible devices.
+    """
+    entries = [e.strip() for e in current.split(",") if e.strip()] if current else []
+    if not entries:
+        entries = [str(i) for i in range(n_gpus)]
+    if not 0 <= gpu < len(entries):
+        raise ValueError(
+            f"GPU slot {gpu} is not among the {len(entries)} visible devices "
+            f"(CUDA_VISIBLE_DEVICES={current!r})"
+        )
+    return entries[gpu]
