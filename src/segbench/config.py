@@ -110,6 +110,12 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             raise ConfigError(
                 f"{where}: losses.{key} ({name}): invalid parameters {params}: {err}"
             ) from None
+    from segbench.train.augment import check_config as check_augment
+
+    try:
+        check_augment(config.get("training", {}).get("augment"))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
     crop = config.get("training", {}).get("crop")
     for key, entry in config["models"].items():
         if entry["name"] not in MODELS:

@@ -36,6 +36,8 @@ from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.provenance import device_info, git_commit, package_versions
 from segbench.splits import get_fold
+from segbench.train.augment import apply as apply_augment
+from segbench.train.augment import check_config as check_augment
 
 log = logging.getLogger("segbench.train")
 
@@ -370,6 +372,7 @@ class _Run:
         self.crop = tcfg.get("crop")
         self.hflip = bool(tcfg.get("hflip", True))
         self.vflip = bool(tcfg.get("vflip", False))
+        self.aug = check_augment(tcfg.get("augment"))
         self.val_every = int(tcfg.get("val_every", 1))
         self.ckpt_every = int(tcfg.get("checkpoint_every", 5))
         self.patience = tcfg.get("early_stopping")
@@ -434,11 +437,13 @@ class _Run:
         self.running = torch.zeros((), device=self.device)
 
     def batch(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Augmented training batch ``s`` of the current epoch, on the device."""
+        """Augmented training batch ``s`` of the current epoch, on the device: crop and flips,
+        then the ``training.augment`` transforms (:mod:`segbench.train.augment`)."""
         b = self.order[s * self.bs : (s + 1) * self.bs].to(self.device)
-        return augment(
+        xb, yb = augment(
             self.x["train"][b], self.y["train"][b], self.crop, self.hflip, self.gen, self.vflip
         )
+        return apply_augment(xb, yb, self.aug, self.gen)
 
     def train_step(self, s: int) -> None:
         """Step ``s`` of the current epoch: forward (bf16 autocast + channels_last on CUDA),
