@@ -42,7 +42,7 @@ from segbench.train.augment import check_config as check_augment
 log = logging.getLogger("segbench.train")
 
 CHECKPOINT = "checkpoint.pt"
-HISTORY_FIELDS = ["epoch", "train_loss", "val_miou", "lr", "seconds"]
+HISTORY_FIELDS = ["epoch", "train_loss", "val_miou", "lr", "seconds", "val_loss"]
 
 
 @dataclass
@@ -218,6 +218,33 @@ def mean_iou(
     return float(iou.mean())
 
 
+@torch.no_grad()
+def validation_loss(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    device: torch.device,
+    amp: bool,
+    batch: int = 8,
+) -> float:
+    """Mean training loss over the validation set (batches weighted by size), evaluated with a
+    copy of ``loss_fn`` so that a stateful loss (e.g. the balance switch) is left untouched."""
+    import copy
+
+    fn = copy.deepcopy(loss_fn)
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch]
+        if device.type == "cuda":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(xb)
+        total += fn(logits.float(), y[i : i + batch]).double() * xb.shape[0]
+    return float(total) / x.shape[0]
+
+
 def _build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     name = cfg.get("optimizer", "adam")
     lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
@@ -241,9 +268,14 @@ def _build_scheduler(opt: torch.optim.Optimizer, cfg: dict[str, Any]) -> Any:
     if name == "none":
         return None
     if name == "plateau":
+        monitor = cfg.get("scheduler_monitor", "val_score")
+        if monitor not in ("val_score", "val_loss"):
+            raise ValueError(
+                f"training.scheduler_monitor must be val_score or val_loss, got {monitor!r}"
+            )
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt,
-            mode="max",
+            mode="max" if monitor == "val_score" else "min",
             factor=float(cfg.get("scheduler_factor", 0.5)),
             patience=int(cfg.get("scheduler_patience", 5)),
         )
@@ -373,6 +405,7 @@ class _Run:
         self.hflip = bool(tcfg.get("hflip", True))
         self.vflip = bool(tcfg.get("vflip", False))
         self.aug = check_augment(tcfg.get("augment"))
+        self.monitor_loss = tcfg.get("scheduler_monitor", "val_score") == "val_loss"
         self.val_every = int(tcfg.get("val_every", 1))
         self.ckpt_every = int(tcfg.get("checkpoint_every", 5))
         self.patience = tcfg.get("early_stopping")
@@ -405,6 +438,8 @@ class _Run:
                 state = None
             if state is not None and state.get("digest") == self.digest:
                 self.model.load_state_dict(state["model"])
+                if state.get("loss") is not None:
+                    self.loss_fn.load_state_dict(state["loss"])
                 self.opt.load_state_dict(state["optimizer"])
                 if self.sched is not None and state.get("scheduler") is not None:
                     self.sched.load_state_dict(state["scheduler"])
@@ -470,6 +505,7 @@ class _Run:
             "val_miou": "",
             "lr": opt.param_groups[0]["lr"],
             "seconds": round(time.time() - self.te, 4),
+            "val_loss": "",
         }
         if not math.isfinite(train_loss):
             self.status, self.diverged_epoch = "diverged", epoch + 1
@@ -481,8 +517,12 @@ class _Run:
             prob = predict(self.model, self.x["val"], self.device, self.amp)
             val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
             row["val_miou"] = val
+            if self.monitor_loss:
+                row["val_loss"] = validation_loss(
+                    self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
+                )
             if sched is not None and isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(val)
+                sched.step(row["val_loss"] if self.monitor_loss else val)
             if val > self.best_val:
                 self.best_val, self.best_epoch, self.bad_vals = val, epoch + 1, 0
                 self.best_state = {
@@ -515,6 +555,7 @@ class _Run:
                     "digest": self.digest,
                     "epoch": epoch + 1,
                     "model": self.model.state_dict(),
+                    "loss": self.loss_fn.state_dict(),  # stateful losses (the balance stage)
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "rng": _rng_state(self.gen),
