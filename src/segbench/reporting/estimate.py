@@ -42,6 +42,10 @@ from segbench.config import expand_runs
 REF_PIXELS = 256 * 256
 VAL_COST = 1.0 / 3.0  # a forward pass ~ 1/3 of a training step's forward + backward
 STARTUP_S = 15.0  # cold `import torch, smp, monai` on the H100 machine (measurements file)
+STARTUP_S_CPU = 3.4
+"""Start-up per job on this project's 2-core CPU machine: ``benchmarks/minigrid.py`` (2026-11-23),
+24 runs as 24 jobs took 54.4 s longer than as 8 packed jobs, i.e. 3.4 s per extra job
+(imports, data load, Snakemake's job overhead)."""
 THROUGHPUT_SOURCE = "shared/measurements/h100-training-throughput.md (H100, 2026-11-23)"
 
 H100_THROUGHPUT: dict[str, tuple[float, float, str]] = {
@@ -277,7 +281,7 @@ def estimate(
     img_per_s: float | None = None,
     device: str | None = None,
     n_images: Mapping[str, int] | None = None,
-    startup_s: float = STARTUP_S,
+    startup_s: float | None = None,
     cpu_steps: int = 2,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per (dataset, model) totals and the study total.
@@ -288,7 +292,8 @@ def estimate(
         img_per_s: measured training throughput; overrides the table and the CPU timing.
         device: ``"cpu"``, ``"cuda:<name>"`` (default: detected).
         n_images: per-dataset image counts overriding what is found.
-        startup_s: start-up seconds per job.
+        startup_s: start-up seconds per job (default: :data:`STARTUP_S` on a GPU,
+            :data:`STARTUP_S_CPU` on a CPU).
         cpu_steps: timed steps per model for the CPU fallback.
 
     Returns:
@@ -297,6 +302,8 @@ def estimate(
     """
     runs = run_table_for(config, root, n_images)
     device = device or detect_device()
+    if startup_s is None:
+        startup_s = STARTUP_S_CPU if device == "cpu" else STARTUP_S
     tr = config["training"]
     compiled = tr.get("compile") == "reduce-overhead"
     packed = tr.get("pack", "folds") == "folds"
