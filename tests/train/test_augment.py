@@ -5,12 +5,6 @@ resampled by one grid, labels stay labels, reproducible from the generator)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -18,6 +12,7 @@ import torch
 from segbench.config import ConfigError, load_study
 from segbench.train import RunSpec, train_run
 from segbench.train.augment import apply, check_config
+from tests.train.helpers import kill_run
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -152,11 +147,6 @@ AUG = {
     "gamma": {"range": [0.7, 1.5], "p": 0.5},
     "noise": {"std": 0.05, "p": 0.5},
 }
-CHILD = """
-import sys, json
-from segbench.train import RunSpec, train_run
-train_run(RunSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4])
-"""
 
 
 def test_engine_with_every_augmentation_resumes_bit_exactly(tiny_prepared, split_file, tmp_path):
@@ -180,23 +170,7 @@ def test_engine_with_every_augmentation_resumes_bit_exactly(tiny_prepared, split
     plain = RunSpec(**{**spec.as_dict(), "training": dict(TRAINING)})
     train_run(plain, tiny_prepared, split_file, tmp_path / "plain")
     out = tmp_path / "killed"
-    args = [
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps(spec.as_dict()),
-        str(tiny_prepared),
-        str(split_file),
-        str(out),
-    ]
-    proc = subprocess.run(
-        args,
-        env=dict(os.environ, SEGBENCH_FAULT="step@3"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    kill_run(spec, tiny_prepared, split_file, out, "step@3")
     assert train_run(spec, tiny_prepared, split_file, out).resumed_from_epoch == 2
     with np.load(tmp_path / "ref/probs.npz") as a, np.load(out / "probs.npz") as b:
         assert np.array_equal(a["probs"], b["probs"])

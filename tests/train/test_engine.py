@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from segbench.splits import dumps, make_splits
 from segbench.train import RunSpec, train_run
 from segbench.train.engine import augment, mean_iou
+from tests.train.helpers import kill_run
 
 TRAINING = {
     "optimizer": "adam",
@@ -52,16 +48,6 @@ def _spec(**overrides) -> RunSpec:
     return RunSpec(**base)
 
 
-@pytest.fixture()
-def split_file(tiny_prepared: Path) -> Path:
-    from segbench.data.io import load_prepared
-
-    d = load_prepared(tiny_prepared)
-    path = tiny_prepared.parent / "splits.json"
-    path.write_text(dumps(make_splits(d.ids, 3, [1], seed=0, dataset="tiny")))
-    return path
-
-
 def _probs(run_dir: Path) -> np.ndarray:
     with np.load(run_dir / "probs.npz") as z:
         return z["probs"]
@@ -83,33 +69,13 @@ def test_same_seed_same_result_and_outputs(tiny_prepared, split_file, tmp_path):
     assert not np.array_equal(_probs(tmp_path / "a"), _probs(tmp_path / "c"))
 
 
-CHILD = """
-import sys
-from segbench.train import RunSpec, train_run
-import json
-spec = RunSpec(**json.loads(sys.argv[1]))
-train_run(spec, sys.argv[2], sys.argv[3], sys.argv[4])
-"""
-
-
 @pytest.mark.parametrize("fault", ["step@3", "checkpoint_write@3", "probs_write@5"])
 def test_resume_after_sigkill_equals_uninterrupted(tiny_prepared, split_file, tmp_path, fault):
     spec = _spec()
     ref = tmp_path / "ref"
     train_run(spec, tiny_prepared, split_file, ref)
     out = tmp_path / "killed"
-    args = [
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps(spec.as_dict()),
-        str(tiny_prepared),
-        str(split_file),
-        str(out),
-    ]
-    env = dict(os.environ, SEGBENCH_FAULT=fault)
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    kill_run(spec, tiny_prepared, split_file, out, fault)
     assert not (out / "run.json").exists()  # a killed run never looks complete
     leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     if fault.startswith(("checkpoint", "probs")):
@@ -128,21 +94,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tiny_prepared, split_file, tm
 
 def test_checkpoint_of_other_config_is_not_resumed(tiny_prepared, split_file, tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, SEGBENCH_FAULT="step@3")
-    spec = _spec()
-    args = [
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps(spec.as_dict()),
-        str(tiny_prepared),
-        str(split_file),
-        str(out),
-    ]
-    assert (
-        subprocess.run(args, env=env, capture_output=True, timeout=300).returncode
-        == -signal.SIGKILL
-    )
+    kill_run(_spec(), tiny_prepared, split_file, out, "step@3")
     other = _spec(loss_cfg={"name": "dice_ce", "w_dice": 0.3, "w_ce": 0.7})
     assert train_run(other, tiny_prepared, split_file, out).resumed_from_epoch is None
 

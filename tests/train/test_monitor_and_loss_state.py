@@ -4,11 +4,6 @@ not decrease) and the resume of stateful losses (paper 004's sticky balance stag
 from __future__ import annotations
 
 import csv
-import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,6 +13,7 @@ from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.train import RunSpec, train_run
 from segbench.train.engine import _Run, validation_loss
+from tests.train.helpers import kill_run
 from tests.train.test_engine import TRAINING
 
 
@@ -88,13 +84,6 @@ def test_bad_monitor_is_refused(tiny_prepared, split_file, tmp_path):
         )
 
 
-CHILD = """
-import sys, json
-from segbench.train import RunSpec, train_run
-train_run(RunSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4])
-"""
-
-
 def test_resume_restores_the_balance_stage(tiny_prepared, split_file, tmp_path):
     """Binary data; the balance loss switches to stage 2 in epoch 1 (t = 0); after a SIGKILL at
     epoch 3 the resumed run is in stage 2 (the stage is in the checkpoint), not back in 1."""
@@ -108,22 +97,6 @@ def test_resume_restores_the_balance_stage(tiny_prepared, split_file, tmp_path):
         **{**_spec().as_dict(), "loss": "balance", "loss_cfg": {"name": "balance", "t": 0.0}}
     )
     out = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps(spec.as_dict()),
-        str(binary),
-        str(split_file),
-        str(out),
-    ]
-    proc = subprocess.run(
-        args,
-        env=dict(os.environ, SEGBENCH_FAULT="step@3"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    kill_run(spec, binary, split_file, out, "step@3")
     run = _Run(spec, binary, split_file, out)
     assert run.resumed_from == 2 and int(run.loss_fn.stage) == 2

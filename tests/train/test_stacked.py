@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,26 +25,9 @@ from segbench.train.stacked import (
     train_stacked,
     unstack_buffers,
 )
+from tests.train.test_engine import TRAINING as ENGINE_TRAINING
 
-TRAINING = {
-    "optimizer": "adam",
-    "lr": 0.003,
-    "batch_size": 4,
-    "epochs": 5,
-    "steps_per_epoch": 3,
-    "crop": 24,
-    "hflip": True,
-    "vflip": True,
-    "val_every": 1,
-    "checkpoint_every": 1,
-    "device": "cpu",
-    "threads": 1,
-    "deterministic": True,
-    "amp": True,
-    "scheduler": "none",
-    "early_stopping": None,
-    "pack_mode": "stacked",
-}
+TRAINING = {**ENGINE_TRAINING, "vflip": True, "pack_mode": "stacked"}
 UNET = {"name": "unet", "base_channels": 4, "depth": 2}
 # Probabilities are stored as float16; stacked and sequential kernels sum in another order, so
 # after 5 epochs they may differ by a few float16 steps (2^-11 near 0.5). Stated tolerance: 2e-3.
@@ -230,42 +209,3 @@ def test_stacked_pack_refuses_mixed_models(tiny_prepared, split_file, tmp_path):
             split_file,
             [tmp_path / f"y{k}" for k in range(3)],
         )
-
-
-CHILD = """
-import sys, json
-from segbench.train import RunSpec, train_pack
-specs = [RunSpec(**d) for d in json.loads(sys.argv[1])]
-train_pack(specs, sys.argv[2], sys.argv[3], json.loads(sys.argv[4]))
-"""
-
-
-@pytest.mark.parametrize("fault", ["step@3", "checkpoint_write@3"])
-def test_stacked_resume_after_sigkill_equals_uninterrupted(
-    tiny_prepared, split_file, tmp_path, fault
-):
-    """A real SIGKILL of a stacked pack (with dropout: the shared generator's state is in every
-    checkpoint), then a rerun: bit-identical test probabilities and histories."""
-    specs = _specs({**UNET, "dropout": 0.1})
-    ref = [tmp_path / f"ref{k}" for k in range(3)]
-    train_pack(specs, tiny_prepared, split_file, ref)
-    outs = [tmp_path / f"killed{k}" for k in range(3)]
-    args = [
-        sys.executable,
-        "-c",
-        CHILD,
-        json.dumps([s.as_dict() for s in specs]),
-        str(tiny_prepared),
-        str(split_file),
-        json.dumps([str(o) for o in outs]),
-    ]
-    env = dict(os.environ, SEGBENCH_FAULT=fault)
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    assert not any((o / "run.json").exists() for o in outs)
-    results = train_pack(specs, tiny_prepared, split_file, outs)
-    assert [r.resumed_from_epoch for r in results] == [2, 2, 2]
-    for r, o in zip(ref, outs, strict=True):
-        assert np.array_equal(_probs(r), _probs(o))
-        col = lambda p, i: [line.split(",")[i] for line in (p / "history.csv").read_text().split()]  # noqa: E731
-        assert col(r, 1) == col(o, 1) and col(r, 2) == col(o, 2)
