@@ -11,26 +11,10 @@ import numpy as np
 import pytest
 
 from segbench.train import train_pack
-from tests.train.test_stacked import UNET, _probs, _specs
-
-CASES = [
-    (UNET, {}),
-    (
-        UNET,
-        {
-            "scheduler": "plateau",
-            "scheduler_patience": 1,
-            "early_stopping": 2,
-            "steps_per_epoch": None,
-            "optimizer": "sgd",
-            "lr": 0.05,
-        },
-    ),
-    ({**UNET, "norm": "batch"}, {"scheduler": "poly"}),
-]
+from tests.train.test_stacked import PACK_CASE_IDS, PACK_CASES, UNET, _probs, _specs
 
 
-@pytest.mark.parametrize("model_cfg,training", CASES, ids=["adam", "plateau_early_stop", "bn_poly"])
+@pytest.mark.parametrize("model_cfg,training", PACK_CASES, ids=PACK_CASE_IDS)
 def test_interleaved_pack_equals_sequential_bit_for_bit(
     tiny_prepared, split_file, tmp_path, model_cfg, training
 ):

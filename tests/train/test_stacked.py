@@ -125,26 +125,25 @@ def test_stacked_runs_are_independent():
 UNET_TINY = {"base_channels": 4, "depth": 2}
 
 
-@pytest.mark.parametrize(
-    "model_cfg,training",
-    [
-        (UNET, {}),
-        # plateau scheduler and early stopping: per-run lr and stop epochs must match
-        (
-            UNET,
-            {
-                "scheduler": "plateau",
-                "scheduler_patience": 1,
-                "early_stopping": 2,
-                "steps_per_epoch": None,
-                "optimizer": "sgd",
-                "lr": 0.05,
-            },
-        ),
-        ({**UNET, "norm": "batch"}, {}),  # BatchNorm running statistics through vmap
-    ],
-    ids=["adam", "plateau_early_stop", "batchnorm"],
-)
+PLATEAU_EARLY_STOP = {
+    "scheduler": "plateau",
+    "scheduler_patience": 1,
+    "early_stopping": 2,
+    "steps_per_epoch": None,
+    "optimizer": "sgd",
+    "lr": 0.05,
+}
+# (model, training) cases compared with the sequential pack: plain Adam; plateau + early
+# stopping (per-run lr and stop epochs must match); BatchNorm (running statistics) + poly.
+PACK_CASES = [
+    (UNET, {}),
+    (UNET, PLATEAU_EARLY_STOP),
+    ({**UNET, "norm": "batch"}, {"scheduler": "poly"}),
+]
+PACK_CASE_IDS = ["adam", "plateau_early_stop", "batchnorm_poly"]
+
+
+@pytest.mark.parametrize("model_cfg,training", PACK_CASES, ids=PACK_CASE_IDS)
 def test_stacked_pack_matches_sequential_pack(
     tiny_prepared, split_file, tmp_path, model_cfg, training
 ):
