@@ -21,6 +21,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -241,41 +242,19 @@ def main() -> None:
         for key in args.models.split(","):
             cfg = MODELS[key]
             ref = reference_loop(cfg, npz, args.device, args.batch, args.steps, crop, args.classes)
-            eng = engine(
-                _spec(key, cfg, args.device, args.batch, args.steps, crop), npz, splits, tmp
-            )
+            spec = functools.partial(_spec, key, cfg, args.device, args.batch, args.steps, crop)
+            eng = engine(spec(), npz, splits, tmp)
             row = {"model": key, "reference": ref, "engine": eng}
             if args.device == "cuda":
                 row["engine+compile"] = engine(
-                    _spec(
-                        key,
-                        cfg,
-                        args.device,
-                        args.batch,
-                        args.steps,
-                        crop,
-                        compile_mode="reduce-overhead",
-                    ),
-                    npz,
-                    splits,
-                    tmp,
+                    spec(compile_mode="reduce-overhead"), npz, splits, tmp
                 )
 
             def pack(
-                mode: str, compile_mode: str = "none", key: str = key, cfg: dict = cfg
+                mode: str, compile_mode: str = "none", spec: functools.partial = spec
             ) -> list[RunSpec]:
                 return [
-                    _spec(
-                        key,
-                        cfg,
-                        args.device,
-                        args.batch,
-                        args.steps,
-                        crop,
-                        fold=k % 5,
-                        compile_mode=compile_mode,
-                        pack_mode=mode,
-                    )
+                    spec(fold=k % 5, compile_mode=compile_mode, pack_mode=mode)
                     for k in range(args.pack)
                 ]
 
