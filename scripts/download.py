@@ -19,16 +19,13 @@ import os
 import sys
 from pathlib import Path
 
-from segbench.data.download import (
-    DOWNLOAD_FILE,
-    RAW_DIR,
-    DownloadError,
-    extract_dataset,
-    fetch_dataset_file,
-    verify_raw,
-)
+from segbench.data.extract import extract_dataset
+from segbench.data.fetch import DownloadError, fetch_dataset_file
 from segbench.data.manifest import compute_manifest, write_manifest
+from segbench.data.recipes import RECIPES
 from segbench.data.registry import DEFAULT_REGISTRY, default_manifest_path, load_registry
+from segbench.data.verify import verify_raw
+from segbench.paths import DOWNLOAD_FILE, RAW_DIR
 
 log = logging.getLogger("segbench.download")
 
@@ -63,7 +60,7 @@ def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
     logs = list(smk.log)
     _setup_logging(logs[0] if logs else None)
     s = _settings(dict(smk.config))
-    registry = load_registry(s["registry"])
+    registry = load_registry(s["registry"], recipe_names=RECIPES.names())
     raw = smk.wildcards["raw"]
     entry = registry[raw]
     if smk.rule == "download_file":
@@ -79,7 +76,7 @@ def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
         log.info("%s: %d bytes from %s, sha256 %s", res.path, res.size, res.url, res.sha256)
     elif smk.rule == "extract_dataset":
         downloads = {
-            f.name: Path(DOWNLOAD_FILE.format(dataset=entry.id, file=f.name)) for f in entry.files
+            f.name: Path(DOWNLOAD_FILE.format(raw=entry.id, file=f.name)) for f in entry.files
         }
         report = extract_dataset(
             entry,
@@ -114,14 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     args = p.parse_args(argv)
     _setup_logging(None)
-    registry = load_registry(args.registry)
+    registry = load_registry(args.registry, recipe_names=RECIPES.names())
     if args.cmd == "list":
         for e in registry.values():
             recipe = e.recipe_name or "-"
             print(f"{e.id:22s} {e.access:8s} recipe={recipe:13s} {e.title}")
         return 0
     entry = registry[args.dataset]
-    raw_dir = Path(RAW_DIR.format(dataset=entry.raw_id))
+    raw_dir = Path(RAW_DIR.format(raw=entry.raw_id))
     manifest = default_manifest_path(registry, entry.id)
     if args.cmd == "info":
         print(f"{entry.id}: {entry.title}\n  access: {entry.access}\n  licence: {entry.licence}")
@@ -136,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         src = registry[entry.raw_id]
         downloads = {}
         for f in src.files:
-            dest = Path(DOWNLOAD_FILE.format(dataset=src.id, file=f.name))
+            dest = Path(DOWNLOAD_FILE.format(raw=src.id, file=f.name))
             fetch_dataset_file(
                 src, f.name, dest, mirror=args.mirror, retries=args.retries, timeout=args.timeout
             )

@@ -6,6 +6,10 @@ import re
 from collections.abc import Iterable
 from fractions import Fraction
 
+DOWNLOAD_FILE = "data/downloads/{raw}/{file}"
+"""A verified download of registry entry ``raw`` (rule download_file)."""
+RAW_DIR = "data/raw/{raw}"
+"""The verified, extracted content of registry entry ``raw`` (rule extract_dataset)."""
 PREPARED_NPZ = "data/prepared/{dataset}.npz"
 PREPARED_JSON = "data/prepared/{dataset}.json"
 SPLITS = "results/splits/{dataset}.json"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from datahelpers import LocalServer, zip_dir
 
-from segbench.data.download import (
+from segbench.data.extract import extract_dataset
+from segbench.data.fetch import (
     ChecksumError,
     DownloadError,
     candidate_urls,
-    extract_dataset,
     fetch,
     fetch_dataset_file,
 )

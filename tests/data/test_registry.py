@@ -17,7 +17,7 @@ REGISTRY = REPO / "config" / "datasets.yaml"
 
 @pytest.fixture(scope="module")
 def registry():  # noqa: ANN201
-    return load_registry(REGISTRY)
+    return load_registry(REGISTRY, recipe_names=RECIPES.names())
 
 
 def test_committed_registry_loads_with_required_facts(registry) -> None:  # noqa: ANN001
@@ -101,7 +101,7 @@ def _write(tmp_path: Path, entry: dict) -> Path:
 def test_validation_messages(tmp_path: Path, change: dict, fragment: str) -> None:
     path = _write(tmp_path, change)
     with pytest.raises(RegistryError) as err:
-        load_registry(path)
+        load_registry(path, recipe_names=RECIPES.names())
     assert fragment in str(err.value)
     assert str(path) in str(err.value)
 
@@ -113,8 +113,8 @@ def test_relative_manifest_resolves_next_to_registry(tmp_path: Path) -> None:
 
 
 def test_workflow_data_wiring() -> None:
-    from segbench.data.download import WorkflowData
     from segbench.paths import alternation
+    from segbench.smk_data import WorkflowData
 
     cfg = {
         "download": {"registry": str(REGISTRY)},
@@ -137,3 +137,108 @@ def test_workflow_data_wiring() -> None:
     rx = re.compile(f"^(?:{alternation(names)})$")
     assert rx.match("kits19_kidney_2d") and not rx.match("kits19")
     assert alternation([]) == "^$"
+
+
+def _data_import_graph() -> dict[str, set[str]]:
+    """Static import graph of ``segbench.data`` (plus its Snakemake glue ``segbench.smk_data``):
+    every ``import``/``from ... import`` anywhere in a file, lazy and ``TYPE_CHECKING`` ones
+    included, with the ``segbench.data.recipes`` package collapsed to one node."""
+    import ast
+
+    src = REPO / "src"
+
+    def node(module: str) -> str:
+        return "segbench.data.recipes" if module.startswith("segbench.data.recipes") else module
+
+    files = sorted((src / "segbench" / "data").rglob("*.py")) + [src / "segbench" / "smk_data.py"]
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        me = node(".".join(parts))
+        edges = graph.setdefault(me, set())
+        for stmt in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(stmt, ast.Import):
+                targets = [a.name for a in stmt.names]
+            elif isinstance(stmt, ast.ImportFrom):
+                assert stmt.level == 0, f"{path}: relative import"
+                targets = [str(stmt.module)]
+            else:
+                continue
+            edges.update(node(t) for t in targets if t.startswith("segbench.data") and node(t) != me)
+    return graph
+
+
+def test_data_package_has_no_import_circle() -> None:
+    """No module of segbench.data reaches itself through imports (issue #16: registry and
+    recipes used to import each other)."""
+    graph = _data_import_graph()
+    assert "segbench.data.recipes" not in graph["segbench.data.registry"]
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            here, trail = stack.pop()
+            for nxt in graph.get(here, ()):
+                if nxt == start:
+                    return [*trail, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    cycles = [c for m in sorted(graph) if (c := cycle_from(m)) is not None]
+    assert not cycles, " | ".join(" -> ".join(c) for c in cycles)
+
+
+def test_registry_checks_recipes_only_when_given_their_names(tmp_path: Path) -> None:
+    """The registry does not import the recipes: the caller passes the names (None skips the
+    check); the workflow glue always passes RECIPES' names."""
+    path = _write(tmp_path, {"recipe": {"name": "pairs_2d"}})
+    assert load_registry(path)["tiny"].recipe_name == "pairs_2d"
+    with pytest.raises(RegistryError, match="recipe 'pairs_2d' is not registered"):
+        load_registry(path, recipe_names=RECIPES.names())
+    from segbench.smk_data import WorkflowData
+
+    with pytest.raises(RegistryError, match="recipe 'pairs_2d' is not registered"):
+        WorkflowData({"download": {"registry": str(path)}})
+
+
+def test_workflow_input_functions() -> None:
+    """The named input/params functions of workflow/rules/download.smk (they replaced inline
+    lambdas) return what the lambdas returned: the same paths and params, inputs ancient()."""
+    from types import SimpleNamespace
+
+    from snakemake.io import is_flagged
+
+    from segbench import paths
+    from segbench.smk_data import WorkflowData
+
+    cfg = {"download": {"registry": str(REGISTRY)},
+           "datasets": {"chase": {"source": "registry", "registry_id": "chase_db1"}}}
+    wd = WorkflowData(cfg)
+    w = SimpleNamespace(raw="chase_db1", file="CHASEDB1.zip", dataset="chase")
+    inputs = wd.get_extract_input(w)
+    assert inputs == ["data/downloads/chase_db1/CHASEDB1.zip"]
+    assert all(is_flagged(p, "ancient") for p in inputs)
+    raw = wd.get_prepare_input(w)
+    assert raw == "data/raw/chase_db1" and is_flagged(raw, "ancient")
+    assert wd.get_download_params(w) == wd.download_params("chase_db1", "CHASEDB1.zip")
+    assert wd.get_extract_params(w) == wd.extract_params("chase_db1")
+    assert wd.get_prepare_params(w) == wd.prepare_params("chase")
+    assert paths.DOWNLOAD_FILE.format(raw="a", file="b.zip") == "data/downloads/a/b.zip"
+    assert paths.RAW_DIR.format(raw="a") == "data/raw/a"
+
+
+def test_retry_scaled_resources() -> None:
+    """download.smk's prepare_dataset resources grow with the attempt as before
+    (``lambda wildcards, attempt: 8000 * attempt``); Snakemake passes arguments by name."""
+    import inspect
+
+    from segbench.smk_data import retry_scaled
+
+    mem = retry_scaled(8000)
+    assert list(inspect.signature(mem).parameters) == ["wildcards", "attempt"]
+    assert [mem(None, a) for a in (1, 2, 3)] == [8000, 16000, 24000]

@@ -16,27 +16,25 @@
 # Rerun policy: inputs are ancient(): once data/raw/{raw} and data/prepared/* exist (for example
 # after `dvc pull` on a fresh clone) nothing is downloaded or prepared again, whatever the mtimes.
 # Changing an entry's checksums, manifest or recipe changes the rule params, so Snakemake's params
-# trigger re-runs it where metadata exists. The logic lives in segbench.data.download.WorkflowData.
-import sys as _dl_sys
+# trigger re-runs it where metadata exists. The logic lives in segbench.smk_data.WorkflowData.
+# This file is also included on its own (tests/data/workflow/Snakefile), so it imports what it
+# uses instead of relying on common.smk.
 from pathlib import Path as _DlPath
 
-_dl_sys.path.insert(0, str(_DlPath(workflow.current_basedir).parents[1] / "src"))
-
-from segbench.data.download import DOWNLOAD_FILE as _DL_FILE
-from segbench.data.download import RAW_DIR as _DL_RAW
-from segbench.data.download import WorkflowData as _DlWorkflowData
+from segbench import paths as _dl_paths
 from segbench.paths import alternation as _dl_alternation
+from segbench.smk_data import WorkflowData as _DlWorkflowData
+from segbench.smk_data import retry_scaled as _dl_retry_scaled
 
 DATA_SOURCES = _DlWorkflowData(
     config, base=_DlPath(workflow.current_basedir).parents[1]
 )
 _DL_ENV = "../../envs/segbench.yaml"
-_DL_SCRIPTS = _DlPath(workflow.current_basedir).parents[1] / "scripts"
 
 
 rule download_file:
     output:
-        _DL_FILE.replace("{dataset}", "{raw}"),
+        _dl_paths.DOWNLOAD_FILE,
     log:
         "logs/download_file/{raw}/{file}.log",
     wildcard_constraints:
@@ -49,16 +47,16 @@ rule download_file:
         mem_mb=500,
         runtime=120,
     params:
-        source=lambda w: DATA_SOURCES.download_params(w.raw, w.file),
+        source=DATA_SOURCES.get_download_params,
     script:
-        str(_DL_SCRIPTS / "download.py")
+        "../../scripts/download.py"
 
 
 rule extract_dataset:
     input:
-        lambda w: [ancient(p) for p in DATA_SOURCES.download_paths(w.raw)],
+        DATA_SOURCES.get_extract_input,
     output:
-        directory(_DL_RAW.replace("{dataset}", "{raw}")),
+        directory(_dl_paths.RAW_DIR),
     log:
         log="logs/extract_dataset/{raw}.log",
         manifest="logs/extract_dataset/{raw}.sha256",
@@ -71,17 +69,17 @@ rule extract_dataset:
         mem_mb=1000,
         runtime=60,
     params:
-        spec=lambda w: DATA_SOURCES.extract_params(w.raw),
+        spec=DATA_SOURCES.get_extract_params,
     script:
-        str(_DL_SCRIPTS / "download.py")
+        "../../scripts/download.py"
 
 
 rule prepare_dataset:
     input:
-        raw=lambda w: ancient(DATA_SOURCES.raw_path(w.dataset)),
+        raw=DATA_SOURCES.get_prepare_input,
     output:
-        npz="data/prepared/{dataset}.npz",
-        meta="data/prepared/{dataset}.json",
+        npz=_dl_paths.PREPARED_NPZ,
+        meta=_dl_paths.PREPARED_JSON,
     log:
         "logs/prepare_dataset/{dataset}.log",
     wildcard_constraints:
@@ -91,9 +89,9 @@ rule prepare_dataset:
     conda:
         _DL_ENV
     resources:
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=_dl_retry_scaled(8000),
+        runtime=_dl_retry_scaled(60),
     params:
-        spec=lambda w: DATA_SOURCES.prepare_params(w.dataset),
+        spec=DATA_SOURCES.get_prepare_params,
     script:
-        str(_DL_SCRIPTS / "prepare.py")
+        "../../scripts/prepare.py"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,15 +328,19 @@ def _parse_entry(
 
 
 def load_registry(
-    path: str | os.PathLike[str] = DEFAULT_REGISTRY, *, check_recipes: bool = True
+    path: str | os.PathLike[str] = DEFAULT_REGISTRY,
+    *,
+    recipe_names: Iterable[str] | None = None,
 ) -> DatasetRegistry:
     """Load and validate the dataset registry.
 
     Args:
         path: the YAML file (default ``config/datasets.yaml``). Relative ``manifest`` paths in
             it are resolved against the file's folder.
-        check_recipes: default True: every recipe name must be registered in
-            :data:`segbench.data.recipes.RECIPES`.
+        recipe_names: the registered preparation recipes (callers pass
+            ``segbench.data.recipes.RECIPES.names()``); every entry's recipe name must be one
+            of them. None (default) skips that check. The registry does not import the recipes
+            itself: the recipes read registry entries, so that import would close a circle.
 
     Raises:
         RegistryError: naming the file, dataset, key and value of the first problem found.
@@ -350,13 +354,9 @@ def load_registry(
         raise RegistryError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
         raise RegistryError(f"{path}: expected a mapping with a 'datasets' mapping at the top")
-    recipe_names: set[str] | None = None
-    if check_recipes:
-        from segbench.data.recipes import RECIPES
-
-        recipe_names = set(RECIPES.names())
+    known_recipes = None if recipe_names is None else set(recipe_names)
     entries = {
-        str(name): _parse_entry(path, str(name), raw, recipe_names)
+        str(name): _parse_entry(path, str(name), raw, known_recipes)
         for name, raw in doc["datasets"].items()
     }
     for e in entries.values():
