@@ -44,47 +44,79 @@ class CrossEntropyLoss(SegLoss):
         return Fn.pixel_ce(logits, target).mean()
 
 
+WCE_NORMALIZATIONS = ("weight_sum", "pixels", "class_sum")
+
+
 @LOSSES.register("wce")
 class WeightedCrossEntropyLoss(SegLoss):
-    """Class-weighted cross-entropy ``sum_i w_{y_i} (-log p_{i,y_i}) / sum_i w_{y_i}``.
+    """Class-weighted cross-entropy in one of three normalisations (``normalization``).
 
-    The normalised weighted mean (PyTorch's ``weight=`` convention), so scaling all weights by a
-    constant does not change the loss.
+    * ``"weight_sum"`` (default): ``sum_i w_{y_i} CE_i / sum_i w_{y_i}`` over all pixels of the
+      batch, PyTorch's ``cross_entropy(weight=w)``; paper 003's authors' code
+      (``F.cross_entropy(inputs, labels, weight=self.weight)``, by-liu/SegLossBias). Scaling all
+      weights by a constant does not change the loss.
+    * ``"pixels"``: ``(1/N) sum_i w_{y_i} CE_i`` (paper 004, Eq. 1: ``-(1/N) sum_c sum_i w_c y_i^c
+      log p_i^c``), ``N`` = all pixels of the batch.
+    * ``"class_sum"``: per image ``sum_{k present} (1/|Omega_k|) sum_{i in Omega_k} CE_i`` (paper 003,
+      Table 1, l. 253: the weights ARE ``1/|Omega_k|`` of the image, unnormalised), then the mean
+      over the images of the batch (paper 003, l. 325-328). Needs ``weights="inverse_frequency"``.
+
+    With ``weights="inverse_frequency"`` (``w_c = N / (K n_c)``, so ``sum_i w_{y_i} = N``)
+    ``"weight_sum"`` and ``"pixels"`` coincide and equal ``(1/K) sum_k mean_{Omega_k} CE`` over the
+    batch, i.e. ``"class_sum"`` pooled over the batch divided by the number K of present classes.
 
     Args:
         weights: a list with one weight per class, or ``"inverse_frequency"`` (default):
             ``w_c = N / (K n_c)`` from the pixel counts ``n_c`` of the current batch (K classes
             present). Computed from the target, so no gradient flows through it.
+        normalization: ``"weight_sum"`` (default), ``"pixels"`` or ``"class_sum"`` (see above).
     Raises:
-        ValueError: a negative / non-numeric weight, or a string other than "inverse_frequency";
-            at forward time, a weight list whose length is not C.
+        ValueError: a negative / non-numeric weight, a string other than "inverse_frequency", an
+            unknown normalization, ``"class_sum"`` with a weight list; at forward time, a weight
+            list whose length is not C.
     """
 
     name = "wce"
     spec = {
-        "formula": "sum_i w_{y_i} CE_i / sum_i w_{y_i}",
-        "paper": "003 baseline WCE",
-        "reduction": "weighted mean over all pixels",
+        "formula": "weight_sum: sum_i w_{y_i} CE_i / sum_i w_{y_i}; pixels: (1/N) sum_i w_{y_i} CE_i; "
+        "class_sum: sum_k mean_{i in Omega_k} CE_i per image",
+        "paper": "003 baseline WCE (authors' code: weight_sum; Table 1: class_sum); 004 Eq. 1 (pixels)",
+        "reduction": "weight_sum / pixels: over all batch pixels; class_sum: per image, mean over images",
         "background": "included; its weight as given / from the batch frequency",
         "smoothing": "none",
         "notes": "inverse_frequency: w_c = N/(K n_c) per batch, absent classes 0",
     }
 
-    def __init__(self, weights: Sequence[float] | str = "inverse_frequency") -> None:
+    def __init__(
+        self,
+        weights: Sequence[float] | str = "inverse_frequency",
+        normalization: str = "weight_sum",
+    ) -> None:
         super().__init__()
         if isinstance(weights, str):
             check_choice("weights", weights, ["inverse_frequency"])
             self.weights: tuple[float, ...] | None = None
         else:
             self.weights = check_vector("weights", weights, low=0.0)
-        self._params = {"weights": weights}
+        self.normalization = check_choice("normalization", normalization, WCE_NORMALIZATIONS)
+        if self.normalization == "class_sum" and self.weights is not None:
+            raise ValueError(
+                f"parameter weights={weights!r} is not allowed with normalization='class_sum' "
+                "(its weights are 1/|Omega_k| of each image, paper 003 Table 1); "
+                "allowed: weights='inverse_frequency'"
+            )
+        self._params = {"weights": weights, "normalization": normalization}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         c = logits.shape[1]
+        if self.normalization == "class_sum":
+            return Fn.class_sum_ce(logits, target)
         if self.weights is None:
             w = Fn.inverse_frequency_weights(target, c).to(logits.dtype)
         else:
             w = Fn.as_class_vector(self.weights, c, "weights", logits)
+        if self.normalization == "pixels":
+            return Fn.pixel_ce(logits, target, weight=w).mean()
         return torch.nn.functional.cross_entropy(logits, target, weight=w)
 
 

@@ -17,7 +17,7 @@ import torch
 from . import functional as Fn
 from ._base import check_int, check_number
 from .base import _class_alpha, check_alpha
-from .region import _REGION_SPEC, DEFAULT_SMOOTH, RegionLoss
+from .region import _REGION_SPEC, DEFAULT_SMOOTH, LOG_DICE_ABSENT, RegionLoss
 from .registry import LOSSES
 
 _COMPOUND_SPEC = {
@@ -55,8 +55,10 @@ class _RegionPlusPixel(RegionLoss):
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp, probs, onehot = Fn.logp_probs_onehot(logits, target)
         tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        d = Fn.dice_index(tp, fp, fn, self.smooth)
-        region = -self.mean(d.clamp_min(Fn.EPS).log()) if self.log_region else 1.0 - self.mean(d)
+        if self.log_region:  # absent classes masked, as the log_dice loss
+            region = Fn.log_dice_loss(tp, fp, fn, self.smooth, self.include_background)
+        else:
+            region = 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
         logp_true = Fn.true_class(logp, target)
         if self.focal:
             a = _class_alpha(self.alpha, logits.shape[1], logits)
@@ -104,18 +106,22 @@ class DiceCELoss(_RegionPlusPixel):
 
 @LOSSES.register("log_dice_ce")
 class LogDiceCELoss(_RegionPlusPixel):
-    """``w_dice * (-mean_c log Dice_c) + w_ce * L_CE`` (paper 003 LogDiceCE; Wong et al. 2018).
+    """``w_dice * (-(1/C) sum_{c present} log Dice_c) + w_ce * L_CE`` (paper 003 LogDiceCE).
 
-    Args: as :class:`DiceCELoss`.
+    Wong et al. 2018. The log-Dice term masks absent classes exactly as
+    :class:`~.region.LogDiceLoss` (:func:`functional.log_dice_loss`).
+
+    Args: as :class:`DiceCELoss`; ``batch=False`` gives the per-image log-Dice averaged over the
+        mini-batch (paper 003, l. 325-328).
     """
 
     name = "log_dice_ce"
     log_region = True
     spec = {
-        "formula": "w_dice (-mean_c log Dice_c) + w_ce L_CE",
+        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
         "paper": "003 LogDiceCE (Eq. 2)",
         **_COMPOUND_SPEC,
-        "notes": "paper 003: balancing weight 0.1 (Sec. 4.1)",
+        "notes": "paper 003: balancing weight 0.1 (Sec. 4.1); log-Dice " + LOG_DICE_ABSENT,
     }
 
     def __init__(
@@ -167,7 +173,9 @@ class DiceFocalLoss(_RegionPlusPixel):
 
 @LOSSES.register("log_dice_focal")
 class LogDiceFocalLoss(_RegionPlusPixel):
-    """``w_dice * (-mean_c log Dice_c) + w_focal * L_focal`` (paper 003 LogDiceFL).
+    """``w_dice * (-(1/C) sum_{c present} log Dice_c) + w_focal * L_focal`` (paper 003 LogDiceFL).
+
+    The log-Dice term masks absent classes exactly as :class:`~.region.LogDiceLoss`.
 
     Args: as :class:`DiceFocalLoss`.
     """
@@ -176,9 +184,10 @@ class LogDiceFocalLoss(_RegionPlusPixel):
     focal = True
     log_region = True
     spec = {
-        "formula": "w_dice (-mean_c log Dice_c) + w_focal L_focal",
+        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal",
         "paper": "003 LogDiceFL",
         **_COMPOUND_SPEC,
+        "notes": "log-Dice " + LOG_DICE_ABSENT,
     }
 
     def __init__(

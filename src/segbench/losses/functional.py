@@ -155,6 +155,50 @@ def class_mean(per_class: torch.Tensor, include_background: bool = True) -> torc
     return per_class.mean()
 
 
+def neg_log_dice(
+    tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, smooth: float = 0.0
+) -> torch.Tensor:
+    """Per-class ``-log Dice_c = log(2TP + FP + FN + s) - log(2TP + s)`` (paper 003, Eq. 2).
+
+    The logarithm of the numerator and of the denominator are taken separately, each argument
+    clamped at ``EPS``; with ``s >= EPS`` (the default ``1e-5``) neither clamp can act, so the
+    value and gradient are the literal formula. (The former clamp of the RATIO at ``EPS`` gave
+    a constant ``-log EPS ~ 16.1`` with zero gradient whenever ``Dice_c < EPS``.)
+    """
+    num = (2.0 * tp + smooth).clamp_min(EPS)
+    den = (2.0 * tp + fp + fn + smooth).clamp_min(EPS)
+    return den.log() - num.log()
+
+
+def log_dice_loss(
+    tp: torch.Tensor,
+    fp: torch.Tensor,
+    fn: torch.Tensor,
+    smooth: float = 0.0,
+    include_background: bool = True,
+) -> torch.Tensor:
+    """Log-Dice loss with absent classes MASKED (paper 003, Eq. 2; smp ``DiceLoss(log_loss=True)``).
+
+    ``L = (1/C') sum_{c present} -log Dice_c`` per reduction unit (the batch for ``[C]`` counts,
+    each image for ``[B, C]`` counts, then the mean over images), where a class is *present* when
+    it has ground-truth pixels in the unit (``TP_c + FN_c > 0``) and ``C'`` is the number of
+    classes averaged (C, or C - 1 without background), present or not.
+
+    Reading: Eq. 2 (and Table 1's ``Dice_k``) is only defined for ``|Omega_k| > 0`` (its DF term
+    has ``1/|Omega_k|``; ``Dice_k = 0`` for every prediction when ``Omega_k`` is empty), so an
+    absent class contributes 0 to the value and its own term contributes no gradient (its
+    predicted mass is still penalised through the TP of the present classes). Dividing by the
+    fixed ``C'`` rather than by the number of present classes keeps Eq. 2's "up to a
+    multiplicative constant" a constant, and is segmentation_models_pytorch's rule (the library
+    of paper 003's networks): ``loss *= (y.sum(dims) > 0)``, then the mean over classes. When
+    every class is present this is ``-mean_c log Dice_c`` exactly.
+    """
+    terms = neg_log_dice(tp, fp, fn, smooth)
+    present = (tp + fn).detach() > 0
+    terms = torch.where(present, terms, torch.zeros_like(terms))
+    return class_mean(terms, include_background)
+
+
 def pixel_ce(
     logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -208,6 +252,19 @@ def inverse_frequency_weights(target: torch.Tensor, num_classes: int) -> torch.T
     k = present.sum().clamp_min(1)
     w = torch.where(present, counts.sum() / (k * counts.clamp_min(1)), torch.zeros_like(counts))
     return w
+
+
+def class_sum_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Paper 003 Table 1 weighted CE: per image ``sum_{k present} mean_{i in Omega_k} CE_i``, mean over images.
+
+    A class absent from an image (``|Omega_k| = 0``) contributes 0 to that image.
+    """
+    ce = pixel_ce(logits, target)  # [B, *spatial]
+    onehot = one_hot(target, logits.shape[1], ce.dtype)
+    dims = reduce_dims(onehot.ndim, batch=False)
+    per_class = (onehot * ce.unsqueeze(1)).sum(dims)  # [B, C]
+    n = onehot.sum(dims)
+    return (per_class / n.clamp_min(1.0)).sum(-1).mean()
 
 
 def as_class_vector(
@@ -289,15 +346,32 @@ def region_proportions(
     return p_hat, y_hat
 
 
+def calibration_bin(p: torch.Tensor, bins: int) -> torch.Tensor:
+    """Index of the equal-width bin of each probability, as Barfoot et al.'s reference code.
+
+    ``cai4cai/ACE-DLIRIS``, ``hard_binned_calibration``: ``torch.bucketize(p, e[1:], right=False)``
+    with ``e = linspace(0, 1 + eps32, bins + 1)``, i.e. bin ``k`` is ``(e_k, e_{k+1}]`` (closed on
+    the RIGHT; ``p = 0`` goes to bin 0, ``p = 1`` to the last). So ``p = k / bins`` exactly
+    (e.g. the ``p = 0.5`` of equal binary logits) falls in bin ``k - 1``.
+    """
+    edges = torch.linspace(
+        0.0, 1.0 + torch.finfo(torch.float32).eps, bins + 1, dtype=p.dtype, device=p.device
+    )
+    return torch.bucketize(p.contiguous(), edges[1:], right=False).clamp_(0, bins - 1)
+
+
 def binned_calibration_error(
     probs: torch.Tensor, onehot: torch.Tensor, bins: int, batch: bool = True
 ) -> torch.Tensor:
-    """Marginal L1 average calibration error (mL1-ACE, Barfoot et al. 2024).
+    """Marginal L1 average calibration error (mL1-ACE, Barfoot et al. 2024, Eq. 1-2).
 
     For each class the probabilities ``p_{i,c}`` are put into ``bins`` equal-width bins on
-    [0, 1] (assignment detached); ACE_c is the mean over NON-EMPTY bins of
-    ``|mean p - mean y|`` in the bin; the result is the mean over classes (and images).
-    Differentiable through the bin means of ``p``.
+    [0, 1] (:func:`calibration_bin`, assignment detached); ACE_c is the mean over NON-EMPTY bins
+    of ``|mean p - mean y|`` in the bin; the result is the mean over classes (and images).
+    ``batch=False`` is the reference code's reduction (one ACE per image and class, then the
+    mean: ``nanmean`` over bins, ``mean`` over batch and channels); ``batch=True`` pools the
+    pixels of the whole batch into the bins. Differentiable through the bin means of ``p``:
+    ``d ACE_c / d p_i = sign(mean p - mean y) / (n_bin * n_nonempty)`` for the pixel's bin.
 
     Returns:
         ``[C]`` (batch) or ``[B, C]`` (per image) ACE values.
@@ -305,7 +379,7 @@ def binned_calibration_error(
     b, c = probs.shape[:2]
     p = probs.reshape(b, c, -1)
     y = onehot.reshape(b, c, -1)
-    idx = (p.detach() * bins).long().clamp_(0, bins - 1)
+    idx = calibration_bin(p.detach(), bins)
     groups = c if batch else b * c
     base = torch.arange(c, device=p.device).view(1, c, 1) * bins
     if not batch:

@@ -84,20 +84,35 @@ class DiceLoss(RegionLoss):
         return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
 
 
+LOG_DICE_ABSENT = "absent classes masked: a class without ground truth in the unit (batch, or image with batch=False) contributes 0 (smp rule); / C"
+
+
 @LOSSES.register("log_dice")
 class LogDiceLoss(RegionLoss):
-    """Logarithmic Dice ``-(1/C) sum_c log Dice_c`` (paper 003, Eq. 2; Wong et al. 2018 with gamma=1).
+    """Logarithmic Dice ``-(1/C) sum_{c present} log Dice_c`` (paper 003, Eq. 2; Wong et al. 2018, gamma=1).
 
-    Args: as :class:`DiceLoss`. ``Dice_c`` is clamped at ``EPS`` before the log.
+    Absent classes are MASKED (:func:`functional.log_dice_loss`): a class with no ground-truth
+    pixel in the reduction unit (the batch with ``batch=True``, each image with ``batch=False``)
+    contributes 0 to the value and no gradient of its own; the sum is divided by the number of
+    classes averaged (C, or C - 1 without background). Eq. 2 is undefined for ``|Omega_k| = 0``;
+    this is segmentation_models_pytorch's ``DiceLoss(log_loss=True)`` rule. ``-log Dice_c`` is
+    computed as ``log(2TP + FP + FN + s) - log(2TP + s)`` (no clamp of the ratio).
+
+    Args: as :class:`DiceLoss`; ``batch=False`` is paper 003's per-image loss averaged over the
+        mini-batch (Sec. 3, l. 325-328).
     """
 
     name = "log_dice"
-    spec = {"formula": "-mean_c log Dice_c", "paper": "003 Eq. 2", **_REGION_SPEC}
+    spec = {
+        "formula": "-(1/C) sum_{c present} log Dice_c",
+        "paper": "003 Eq. 2",
+        **_REGION_SPEC,
+        "notes": LOG_DICE_ABSENT,
+    }
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         tp, fp, fn = self.counts(logits, target)
-        d = Fn.dice_index(tp, fp, fn, self.smooth)
-        return -self.mean(d.clamp_min(Fn.EPS).log())
+        return Fn.log_dice_loss(tp, fp, fn, self.smooth, self.include_background)
 
 
 @LOSSES.register("generalized_dice")

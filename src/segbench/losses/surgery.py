@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from . import functional as Fn
-from ._base import check_int, check_number
+from ._base import check_choice, check_int, check_number
 from .region import DEFAULT_SMOOTH, RegionLoss
 from .registry import LOSSES
 
@@ -164,22 +164,40 @@ class TverskySurgeryLoss(_SurgeryLoss):
 
 @LOSSES.register("dice_ce_surgery")
 class DiceCESurgeryLoss(_SurgeryLoss):
-    """``w_dice * Dice + w_ce * CE`` value with the surgery backward for both terms (paper 002).
+    """``w_dice * Dice + w_ce * CE`` value with the surgery backward (paper 002 "CE + Dice - Surgery").
 
-    The CE is computed from the surgery probabilities, ``-(1/N) sum_i log max(p_{i,y_i}, EPS)``,
-    so its gradient also passes through the replaced softmax backward (paper 002 "CE + Dice -
-    Surgery"; Combo weighting 0.5 / 0.5 in App. D is ``w_dice = w_ce``).
+    ``surgery_on`` says which terms go through the replaced softmax backward:
+
+    * ``"all"`` (default): the CE is computed from the surgery probabilities,
+      ``-(1/N) sum_i log max(p_{i,y_i}, EPS)``, so its gradient also passes through Listing 1's
+      field: ``dCE/dz_fg = scale |y-p| (1-(1-p)^n)(1-p^n) (dCE/dp_fg - dCE/dp_bg)``, i.e.
+      ``-scale (1-p_t)/p_t`` times the decline terms on a pixel of true-class probability
+      ``p_t`` (not CE's own ``p - y``). This is what one softmax module replaced "for the
+      losses" does when the CE is fed the probabilities.
+    * ``"dice"``: only the Dice term is computed from the surgery softmax; the CE is the
+      ordinary ``log_softmax`` CE with its native logit gradient ``(p - y)/N``. Paper 002, App. C
+      (l. 256): "we implement our custom (gradient) vector field for the different REGION-BASED
+      losses by overwriting the backward pass of the softmax"; CE's native binary field
+      ``dCE/dz_fg = p - y`` already has the magnitude ``|y - p|`` that Eq. 9 gives the region
+      losses, so the surgery is needed for the Dice term only.
+
+    The value is the same for both (up to the ``EPS`` clamp of ``p_{i,y_i}`` in ``"all"``).
+    Combo weighting 0.5 / 0.5 in App. D is ``w_dice = w_ce``.
 
     Args:
-        w_dice, w_ce: weights (default 1.0 each). n, scale, smooth, batch, include_background:
-            as :class:`DiceSurgeryLoss`.
+        w_dice, w_ce: weights (default 1.0 each).
+        surgery_on: ``"all"`` (default) or ``"dice"``.
+        n, scale, smooth, batch, include_background: as :class:`DiceSurgeryLoss`.
+    Raises:
+        ValueError: an unknown ``surgery_on``, negative weights; as :class:`DiceSurgeryLoss`.
     """
 
     name = "dice_ce_surgery"
     spec = {
         "formula": "value: w_dice(1 - Dice_fg) + w_ce CE; backward as dice_surgery",
-        "paper": "002 Tables 1-2, Listing 1",
+        "paper": "002 Tables 1-2, Listing 1, App. C",
         **_SURGERY_SPEC,
+        "notes": "surgery_on='all': CE from surgery probs too; 'dice': CE with its native gradient",
     }
 
     def __init__(
@@ -191,17 +209,29 @@ class DiceCESurgeryLoss(_SurgeryLoss):
         smooth: float = DEFAULT_SMOOTH,
         batch: bool = True,
         include_background: bool = False,
+        surgery_on: str = "all",
     ) -> None:
         super().__init__(n, scale, smooth, batch, include_background)
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ce = check_number("w_ce", w_ce, low=0.0)
-        self._params.update(w_dice=w_dice, w_ce=w_ce)
+        self.surgery_on = check_choice("surgery_on", surgery_on, ["all", "dice"])
+        self._params.update(w_dice=w_dice, w_ce=w_ce, surgery_on=surgery_on)
+
+    def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.surgery_on == "all":
+            return super().compute(logits, target)
+        onehot = Fn.one_hot(target, 2, logits.dtype)
+        probs = SurgerySoftmax.apply(logits, onehot, self.n, self.scale)
+        ce = Fn.pixel_ce(logits, target).mean()
+        return self.w_dice * self.dice_term(probs, onehot) + self.w_ce * ce
+
+    def dice_term(self, probs: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
+        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        dice_loss = 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
         p_true = (probs * onehot).sum(1)
         ce = -p_true.clamp_min(Fn.EPS).log().mean()
-        return self.w_dice * dice_loss + self.w_ce * ce
+        return self.w_dice * self.dice_term(probs, onehot) + self.w_ce * ce
