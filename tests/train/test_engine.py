@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from segbench.train import RunSpec, train_run
-from segbench.train.engine import augment, mean_iou
+from segbench.train.augment import crop_flip
+from segbench.train.validate import mean_iou
 from tests.train.helpers import kill_run
 
 TRAINING = {
@@ -113,8 +114,8 @@ def test_augment_is_reproducible_and_consistent():
 
     x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8)
     y = x[:, 0].long()
-    xa, ya = augment(x, y, 4, True, torch.Generator().manual_seed(0))
-    xb, yb = augment(x, y, 4, True, torch.Generator().manual_seed(0))
+    xa, ya = crop_flip(x, y, 4, True, torch.Generator().manual_seed(0))
+    xb, yb = crop_flip(x, y, 4, True, torch.Generator().manual_seed(0))
     assert torch.equal(xa, xb) and xa.shape == (2, 1, 4, 4)
     assert torch.equal(xa[:, 0].long(), ya)  # image and mask cropped/flipped identically
 

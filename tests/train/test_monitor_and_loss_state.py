@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from segbench.losses import build_loss
 from segbench.models import build_model
-from segbench.train import RunSpec, train_run
-from segbench.train.engine import _Run, validation_loss
+from segbench.train import RunSpec, TrainingRun, train_run
+from segbench.train.validate import validation_loss
 from tests.train.helpers import kill_run
 from tests.train.test_engine import TRAINING
 
@@ -98,5 +98,5 @@ def test_resume_restores_the_balance_stage(tiny_prepared, split_file, tmp_path):
     )
     out = tmp_path / "run"
     kill_run(spec, binary, split_file, out, "step@3")
-    run = _Run(spec, binary, split_file, out)
+    run = TrainingRun(spec, binary, split_file, out)
     assert run.resumed_from == 2 and int(run.loss_fn.stage) == 2

@@ -16,13 +16,11 @@ import pytest
 import torch
 
 from segbench.models import MODEL_INFO, build_model
-from segbench.train import RunSpec, train_pack
-from segbench.train.engine import _Run
+from segbench.train import RunSpec, StackedSteps, TrainingRun, train_pack, train_runs
 from segbench.train.stacked import (
     meta_template,
     stack_state,
     stacked_forward,
-    train_stacked,
     unstack_buffers,
 )
 from tests.train.test_engine import TRAINING as ENGINE_TRAINING
@@ -182,16 +180,19 @@ def test_diverging_run_stops_alone(tiny_prepared, split_file, tmp_path):
     """One run of the stack diverges (its lr is made huge after construction); it is recorded
     as diverged and the others finish as they do in a stack without it."""
     specs = _specs()
-    runs = [_Run(s, tiny_prepared, split_file, tmp_path / f"r{k}") for k, s in enumerate(specs)]
+    runs = [
+        TrainingRun(s, tiny_prepared, split_file, tmp_path / f"r{k}") for k, s in enumerate(specs)
+    ]
     for g in runs[0].opt.param_groups:
         g["lr"] = 1e36
-    res = train_stacked(runs)
+    res = train_runs(runs, StackedSteps())
     assert res[0].status == "diverged" and res[0].diverged_epoch is not None
     assert [r.status for r in res[1:]] == ["completed", "completed"]
     alone = [
-        _Run(s, tiny_prepared, split_file, tmp_path / f"q{k}") for k, s in enumerate(specs[1:])
+        TrainingRun(s, tiny_prepared, split_file, tmp_path / f"q{k}")
+        for k, s in enumerate(specs[1:])
     ]
-    train_stacked(alone)
+    train_runs(alone, StackedSteps())
     for k in (1, 2):
         assert np.abs(_probs(tmp_path / f"r{k}") - _probs(tmp_path / f"q{k - 1}")).max() <= TOL
 

@@ -1,5 +1,7 @@
-"""Spatial and intensity augmentation on the device (rotation, scaling, elastic deformation,
-gamma, Gaussian noise), for the studies that ask for more than crop + flip (paper 002: nnU-Net's
+"""Augmentation of the training batches on the device: random crop and flips
+(:func:`crop_flip`, ``training.crop`` / ``hflip`` / ``vflip``, every study), then the spatial
+and intensity transforms (rotation, scaling, elastic deformation, gamma, Gaussian noise;
+:func:`apply`) for the studies that ask for more than crop + flip (paper 002: nnU-Net's
 "heavy domain-specific augmentations"; paper 004: "random rotations, flips, and elastic
 deformations").
 
@@ -14,7 +16,7 @@ Configured by ``training.augment`` (every transform off unless named)::
 
 Conventions (named here and in docs/training.md, tested in tests/train/test_augment.py):
 
-* Order: crop and flips (``engine.augment``) first, then one resampling for rotation + scaling
+* Order: crop and flips (:func:`crop_flip`) first, then one resampling for rotation + scaling
   + elastic together, then gamma, then noise (nnU-Net's order: spatial, mirror, intensity).
 * Rotation is counter-clockwise as the image is displayed (row 0 at the top), about the image
   centre; scaling is about the centre; 90 degrees on a square image is exactly ``torch.rot90``.
@@ -96,6 +98,42 @@ def check_config(cfg: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
                 raise ValueError(f"training.augment.noise.std must be >= 0, got {p['std']}")
         out[name] = p
     return out
+
+
+def crop_flip(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    crop: int | None,
+    hflip: bool,
+    gen: torch.Generator,
+    vflip: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crop (one offset per sample) and horizontal/vertical flips, on the tensors' device.
+
+    Random numbers come from the CPU generator ``gen`` (no device sync, reproducible), drawn in
+    this order: crop rows, crop columns (only when ``crop`` is smaller than the image), then
+    the hflip and vflip coins (each 0.5, per sample).
+    """
+    b, _, h, w = x.shape
+    if crop is not None and (crop < h or crop < w):
+        ch, cw = min(crop, h), min(crop, w)
+        oy = torch.randint(0, h - ch + 1, (b,), generator=gen).tolist()
+        ox = torch.randint(0, w - cw + 1, (b,), generator=gen).tolist()
+        x = torch.stack([x[i, :, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
+        y = torch.stack([y[i, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
+    if hflip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        if bool(flip.any()):
+            f = flip.to(x.device)
+            x = torch.where(f[:, None, None, None], x.flip(-1), x)
+            y = torch.where(f[:, None, None], y.flip(-1), y)
+    if vflip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        if bool(flip.any()):
+            f = flip.to(x.device)
+            x = torch.where(f[:, None, None, None], x.flip(-2), x)
+            y = torch.where(f[:, None, None], y.flip(-2), y)
+    return x, y
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Concurrent packing without batching the models: the runs of a pack take turns step by step,
-each issuing its work on its own CUDA stream, so that on a GPU the small kernels of one run's
+each issuing its work on its own CUDA stream (the step strategy :class:`InterleavedSteps` of
+the loop in ``engine.py``), so that on a GPU the small kernels of one run's
 batch-4 step can overlap with another's (one process, one import, one copy of the data on the
 device, one CUDA context; optionally each run's model CUDA-graph-captured with
 ``training.compile: reduce-overhead``).
@@ -31,11 +32,10 @@ from collections.abc import Sequence
 
 import torch
 
-from segbench import faults
-from segbench.train import engine
+from segbench.train.run import TrainingRun
 
 
-def _streams(runs: Sequence[engine._Run]) -> list[torch.cuda.Stream | None]:
+def _streams(runs: Sequence[TrainingRun]) -> list[torch.cuda.Stream | None]:
     if runs[0].device.type != "cuda":
         return [None] * len(runs)
     return [torch.cuda.Stream(device=r.device) for r in runs]
@@ -45,41 +45,34 @@ def _on(stream: torch.cuda.Stream | None) -> contextlib.AbstractContextManager:
     return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
 
-def train_interleaved(runs: Sequence[engine._Run]) -> list[engine.TrainResult]:
-    """Train ``runs`` in lockstep: at each step every run still training does its own step
-    (forward, loss, backward, optimiser) on its own CUDA stream; validation, schedulers, early
-    stopping, checkpoints and outputs are the per-run code of ``engine._Run``."""
-    if not runs:
-        return []
-    streams = _streams(runs)
-    engine._STACKED_LOG = True
-    try:
-        epochs = max(r.epochs for r in runs)
-        for epoch in range(min(r.start_epoch for r in runs), epochs):
-            active = [
-                (r, st)
-                for r, st in zip(runs, streams, strict=True)
-                if r.alive and r.start_epoch <= epoch < r.epochs
-            ]
-            if not active:
-                break
-            for r, st in active:
-                r.begin_epoch(epoch)
-                if st is not None:
-                    st.wait_stream(torch.cuda.current_stream(r.device))
-            max_steps = max(r.steps for r, _ in active)
-            for s in range(max_steps):
-                for r, st in active:
-                    if s >= r.steps:
-                        continue
-                    with _on(st):
-                        r.train_step(s)
-                if s == max_steps // 2:
-                    faults.point("step", epoch + 1)
-            for r, st in active:
-                if st is not None:
-                    torch.cuda.current_stream(r.device).wait_stream(st)
-                r.end_epoch(epoch)
-    finally:
-        engine._STACKED_LOG = False
-    return [r.finish() for r in runs]
+class InterleavedSteps:
+    """Step strategy ``interleaved``: at each step every run still training does its own step
+    (forward, loss, backward, optimiser; :meth:`TrainingRun.train_step`) on its own CUDA
+    stream; validation, schedulers, early stopping, checkpoints and outputs are the per-run
+    code of :class:`TrainingRun`."""
+
+    use_compile = True  # training.compile applies to each run's own model
+    names_fold = True  # the runs share one log
+
+    def prepare(self, runs: Sequence[TrainingRun]) -> None:
+        self.streams = dict(zip(runs, _streams(runs), strict=True))
+
+    def begin_epoch(self, runs: Sequence[TrainingRun]) -> None:
+        """Each run's stream waits for the default stream (model, optimiser, data, the epoch's
+        fresh loss accumulator were made there)."""
+        for r in runs:
+            st = self.streams[r]
+            if st is not None:
+                st.wait_stream(torch.cuda.current_stream(r.device))
+
+    def step(self, group: Sequence[TrainingRun], s: int) -> None:
+        for r in group:
+            with _on(self.streams[r]):
+                r.train_step(s)
+
+    def end_epoch(self, runs: Sequence[TrainingRun]) -> None:
+        """The default stream (validation, checkpoint) waits for every run's stream."""
+        for r in runs:
+            st = self.streams[r]
+            if st is not None:
+                torch.cuda.current_stream(r.device).wait_stream(st)

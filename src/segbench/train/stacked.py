@@ -8,7 +8,8 @@ models (a convolution over K stacked weights is one grouped kernel), the model-e
 ``torch.func`` applied to training. Nothing in a well-kept library does this for training with
 per-run optimisers, schedulers, early stopping and checkpoints, hence this module.
 
-How, per step, over the runs still training (``_Run`` objects of ``engine.py``):
+How, per step, over the runs still training (:class:`~segbench.train.run.TrainingRun`; this is
+the ``stacked`` step strategy, :class:`StackedSteps`, of the loop in ``engine.py``):
 1. each run draws its own batch with its own seeded generator, exactly as a run trained alone;
 2. parameters and buffers of the runs are stacked (``torch.stack``; gradients flow back to each
    run's own ``nn.Parameter``s), and one ``vmap(functional_call(...))`` forward gives logits
@@ -18,7 +19,7 @@ How, per step, over the runs still training (``_Run`` objects of ``engine.py``):
    slice; the sum of the K losses is back-propagated once (the runs share no parameter, so each
    run's gradient is exactly the gradient of its own loss);
 4. each run's own optimiser steps; validation, schedulers (``plateau`` included), early stopping,
-   divergence, checkpoints and outputs are the per-run code of ``engine._Run``.
+   divergence, checkpoints and outputs are the per-run code of ``TrainingRun``.
 
 Equivalence (tested in ``tests/train/test_stacked.py``): in float64 one stacked step equals K
 separate steps to 1e-10 for every 2-D model; a stacked pack draws the same batches, crops and flips
@@ -35,17 +36,13 @@ the session that wrote this).
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from segbench import faults
-from segbench.train import engine
-
-log = logging.getLogger("segbench.train")
+from segbench.train.run import TrainingRun
 
 
 def stacked_forward(template: nn.Module) -> Callable[..., torch.Tensor]:
@@ -87,7 +84,7 @@ def unstack_buffers(models: Sequence[nn.Module], buffers: dict[str, torch.Tensor
             b.copy_(buffers[n][k])
 
 
-def _check_same_architecture(runs: Sequence[engine._Run]) -> None:
+def _check_same_architecture(runs: Sequence[TrainingRun]) -> None:
     first = runs[0].spec
     for r in runs[1:]:
         if r.spec.model_cfg != first.model_cfg:
@@ -99,46 +96,39 @@ def _check_same_architecture(runs: Sequence[engine._Run]) -> None:
             raise ValueError("training.pack_mode 'stacked' needs one batch size and image size")
 
 
-def train_stacked(runs: Sequence[engine._Run]) -> list[engine.TrainResult]:
-    """Train ``runs`` (same model configuration, batch size and image size) in lockstep, one
-    stacked forward/backward per step; each run keeps its own optimiser, scheduler, validation,
-    early stopping, checkpoints and output folder."""
-    if not runs:
-        return []
-    _check_same_architecture(runs)
-    device, amp = runs[0].device, runs[0].amp
-    template = meta_template(runs[0].model)
-    forward = stacked_forward(template)
-    engine._STACKED_LOG = True
-    try:
-        epochs = max(r.epochs for r in runs)
-        for epoch in range(min(r.start_epoch for r in runs), epochs):
-            active = [r for r in runs if r.alive and r.start_epoch <= epoch < r.epochs]
-            if not active:
-                break
-            for r in active:
-                r.begin_epoch(epoch)
-            max_steps = max(r.steps for r in active)
-            for s in range(max_steps):
-                group = [r for r in active if s < r.steps]
-                batches = [r.batch(s) for r in group]
-                models = [r.model for r in group]
-                params, buffers = stack_state(models)
-                xs = torch.stack([b[0] for b in batches])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits = forward(params, buffers, xs)
-                unstack_buffers(models, buffers)
-                losses = [r.loss_fn(logits[i].float(), batches[i][1]) for i, r in enumerate(group)]
-                for r in group:
-                    r.opt.zero_grad(set_to_none=True)
-                torch.stack(losses).sum().backward()
-                for r, loss in zip(group, losses, strict=True):
-                    r.opt.step()
-                    r.running += loss.detach()
-                if s == max_steps // 2:
-                    faults.point("step", epoch + 1)
-            for r in active:
-                r.end_epoch(epoch)
-    finally:
-        engine._STACKED_LOG = False
-    return [r.finish() for r in runs]
+class StackedSteps:
+    """Step strategy ``stacked``: the runs (same model configuration, batch size and image size)
+    take each step together, one stacked forward/backward; each run keeps its own optimiser,
+    scheduler, validation, early stopping, checkpoints and output folder."""
+
+    use_compile = False  # training.compile is not applied to the stacked step
+    names_fold = True  # the runs share one log
+
+    def prepare(self, runs: Sequence[TrainingRun]) -> None:
+        _check_same_architecture(runs)
+        self.device, self.amp = runs[0].device, runs[0].amp
+        self.forward = stacked_forward(meta_template(runs[0].model))
+
+    def begin_epoch(self, runs: Sequence[TrainingRun]) -> None:
+        pass
+
+    def step(self, group: Sequence[TrainingRun], s: int) -> None:
+        """Step ``s`` of every run of ``group``: own batches, one vmapped forward, per-run
+        losses, one backward of their sum, per-run optimiser steps."""
+        batches = [r.batch(s) for r in group]
+        models = [r.model for r in group]
+        params, buffers = stack_state(models)
+        xs = torch.stack([b[0] for b in batches])
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.forward(params, buffers, xs)
+        unstack_buffers(models, buffers)
+        losses = [r.loss_fn(logits[i].float(), batches[i][1]) for i, r in enumerate(group)]
+        for r in group:
+            r.opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        for r, loss in zip(group, losses, strict=True):
+            r.opt.step()
+            r.running += loss.detach()
+
+    def end_epoch(self, runs: Sequence[TrainingRun]) -> None:
+        pass

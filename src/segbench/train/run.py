@@ -1,0 +1,390 @@
+"""One training run between epochs (:class:`TrainingRun`): its data on the device, model,
+loss, optimiser, scheduler, generator, history, best weights, checkpoint and outputs.
+
+The epoch loop (:func:`segbench.train.engine.train_runs`) drives one or several of these
+through the same methods (``begin_epoch``, a step strategy's steps, ``end_epoch``, ``finish``),
+so a run's batches, crops, flips, validation, checkpoints and outputs are the same in every
+``training.pack_mode``.
+
+- the prepared split is held on the device; crop + flip happen there (no DataLoader, no workers);
+- the step accumulates the loss on the device; the host reads it once per epoch;
+- bf16 autocast + channels_last on CUDA; plain fp32 on CPU;
+- the resume checkpoint (model, loss state, optimiser, scheduler, RNG states, history, best
+  weights) is written atomically every ``checkpoint_every`` epochs; a killed run resumes from it
+  and, on CPU, ends with the same outputs as an uninterrupted run;
+- a non-finite epoch loss stops the run, recorded as ``diverged`` with its epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from segbench.data.io import PreparedDataset, load_prepared
+from segbench.io_utils import atomic_write_json
+from segbench.losses import build_loss
+from segbench.models import build_model
+from segbench.provenance import device_info, git_commit, package_versions
+from segbench.splits import get_fold
+from segbench.train.augment import apply as apply_augment
+from segbench.train.augment import check_config as check_augment
+from segbench.train.augment import crop_flip
+from segbench.train.checkpoint import (
+    CHECKPOINT,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+    torch_save_atomic,
+    write_history,
+)
+from segbench.train.device import resolve_device, seed_everything
+from segbench.train.optim import build_optimizer, build_scheduler, is_plateau
+from segbench.train.spec import RunSpec, TrainResult
+from segbench.train.validate import mean_iou, predict, validation_loss
+
+log = logging.getLogger("segbench.train")
+
+
+def _progress(total: int, start: int, desc: str) -> Any:
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=start, desc=desc, unit="epoch", leave=False)
+    return None
+
+
+class TrainingRun:
+    """The state of one run between epochs; built from its spec, it resumes from a checkpoint
+    of the same config digest in ``out_dir`` if there is one.
+
+    Args:
+        spec: run identity and resolved configuration.
+        prepared_npz: prepared dataset file (not read when ``data`` is given).
+        splits_json: split file of the dataset.
+        out_dir: run folder.
+        data: an already loaded dataset (a pack shares one).
+        use_compile: apply ``training.compile`` to the step model (CUDA only).
+
+    Attributes the step strategies use: ``model`` / ``step_model``, ``loss_fn``, ``opt``,
+    ``device``, ``amp``, ``bs``, ``steps``, ``x`` / ``y`` (device tensors per split),
+    ``running`` (the epoch's summed loss, on the device), ``alive``, ``start_epoch``,
+    ``epochs``; ``log_fold`` makes the epoch log line name the fold (runs sharing one log).
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        prepared_npz: str | Path,
+        splits_json: str | Path,
+        out_dir: str | Path,
+        data: PreparedDataset | None = None,
+        use_compile: bool = True,
+    ) -> None:
+        self.t0 = time.time()
+        self.spec = spec
+        out = self.out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # temp files of a killed write never become outputs
+            stale.unlink(missing_ok=True)
+        tcfg = spec.training
+        evcfg = spec.evaluation
+        device = self.device = resolve_device(
+            tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1))
+        )
+        torch.set_num_threads(int(tcfg.get("threads", 1)))
+        seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
+        self.amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
+
+        if data is None:
+            data = load_prepared(prepared_npz)
+        self.data = data
+        splits = json.loads(Path(splits_json).read_text())
+        self.ids = ids = get_fold(splits, spec.fold, spec.fraction)
+        idx = {k: data.indices(v) for k, v in ids.items()}
+        self.x = x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
+        self.y = {
+            k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()
+        }
+        self.c = data.num_classes
+        self.include_bg = bool(evcfg.get("include_background", True))
+
+        model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
+        model = build_model(
+            spec.model_cfg["name"], in_channels=data.in_channels, classes=self.c, **model_params
+        )
+        model = model.to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.step_model: nn.Module = model
+        if use_compile and device.type == "cuda" and tcfg.get("compile", "none") != "none":
+            self.step_model = torch.compile(model, mode=tcfg["compile"])  # type: ignore[assignment]
+        loss_fn = build_loss(
+            spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
+        )
+        self.loss_fn = loss_fn.to(device)
+        self.opt = build_optimizer(model, tcfg)
+        self.sched = build_scheduler(self.opt, tcfg)
+        self.gen = torch.Generator().manual_seed(spec.seed)
+
+        self.epochs = int(tcfg.get("epochs", 50))
+        self.bs = int(tcfg.get("batch_size", 4))
+        self.n_train = n_train = x["train"].shape[0]
+        self.steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / self.bs))
+        self.crop = tcfg.get("crop")
+        self.hflip = bool(tcfg.get("hflip", True))
+        self.vflip = bool(tcfg.get("vflip", False))
+        self.aug = check_augment(tcfg.get("augment"))
+        self.monitor_loss = tcfg.get("scheduler_monitor", "val_score") == "val_loss"
+        self.val_every = int(tcfg.get("val_every", 1))
+        self.ckpt_every = int(tcfg.get("checkpoint_every", 5))
+        self.patience = tcfg.get("early_stopping")
+
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_val, self.best_epoch, self.start_epoch, self.bad_vals = -1.0, -1, 0, 0
+        self.resumed_from: int | None = None
+        self.digest = spec.digest()
+        self.ckpt_path = out / CHECKPOINT
+        self._resume()
+        self.status, self.diverged_epoch = "completed", None
+        self.alive = self.start_epoch < self.epochs
+        self.log_fold = False
+        self.bar = _progress(
+            self.epochs, self.start_epoch, f"{spec.dataset}/{spec.model}/{spec.loss}"
+        )
+        self.running = torch.zeros((), device=device)
+        self.order = torch.zeros(0, dtype=torch.int64)
+        self.te = time.time()
+
+    def _resume(self) -> None:
+        out, ckpt_path = self.out, self.ckpt_path
+        if ckpt_path.exists():
+            try:
+                state = torch.load(ckpt_path, map_location=self.device, weights_only=True)
+            except Exception as err:  # a corrupt checkpoint is never trusted
+                log.warning(
+                    "ignoring unreadable checkpoint %s (%s); starting fresh", ckpt_path, err
+                )
+                state = None
+            if state is not None and state.get("digest") == self.digest:
+                self.model.load_state_dict(state["model"])
+                if state.get("loss") is not None:
+                    self.loss_fn.load_state_dict(state["loss"])
+                self.opt.load_state_dict(state["optimizer"])
+                if self.sched is not None and state.get("scheduler") is not None:
+                    self.sched.load_state_dict(state["scheduler"])
+                set_rng_state(self.gen, state["rng"])
+                self.history = json.loads(state["history"])
+                self.best_val, self.best_epoch = float(state["best_val"]), int(state["best_epoch"])
+                self.best_state = state["best_model"]
+                if self.best_state is not None:  # the best weights as of the checkpoint
+                    torch_save_atomic(self.best_state, out / "best.pt")
+                self.bad_vals = int(state["bad_vals"])
+                self.start_epoch = self.resumed_from = int(state["epoch"])
+                log.info("resumed from %s at epoch %d", ckpt_path, self.start_epoch)
+            elif state is not None:
+                log.warning(
+                    "checkpoint %s belongs to another configuration; starting fresh", ckpt_path
+                )
+        if self.best_epoch < 0 and (out / "best.pt").exists() and self.resumed_from is None:
+            (out / "best.pt").unlink()
+
+    def _checkpoint(self, epoch: int) -> None:
+        """Write the resume state after ``epoch`` (0-based) epochs + 1."""
+        torch_save_atomic(
+            {
+                "digest": self.digest,
+                "epoch": epoch + 1,
+                "model": self.model.state_dict(),
+                "loss": self.loss_fn.state_dict(),  # stateful losses (the balance stage)
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict() if self.sched is not None else None,
+                "rng": rng_state(self.gen),
+                "history": json.dumps(self.history),
+                "best_val": self.best_val,
+                "best_epoch": self.best_epoch,
+                "best_model": self.best_state,
+                "bad_vals": self.bad_vals,
+            },
+            self.ckpt_path,
+            fault="checkpoint_write",
+            epoch=epoch + 1,
+        )
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Draw this epoch's sample order (seeded generator) and reset the loss accumulator."""
+        self.te = time.time()
+        if hasattr(self.loss_fn, "set_epoch"):
+            self.loss_fn.set_epoch(epoch, self.epochs)
+        self.model.train()
+        n, bs, steps = self.n_train, self.bs, self.steps
+        self.order = torch.cat(
+            [torch.randperm(n, generator=self.gen) for _ in range(math.ceil(steps * bs / n))]
+        )[: steps * bs]
+        self.running = torch.zeros((), device=self.device)
+
+    def batch(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented training batch ``s`` of the current epoch, on the device: crop and flips,
+        then the ``training.augment`` transforms (:mod:`segbench.train.augment`)."""
+        b = self.order[s * self.bs : (s + 1) * self.bs].to(self.device)
+        xb, yb = crop_flip(
+            self.x["train"][b], self.y["train"][b], self.crop, self.hflip, self.gen, self.vflip
+        )
+        return apply_augment(xb, yb, self.aug, self.gen)
+
+    def train_step(self, s: int) -> None:
+        """Step ``s`` of the current epoch: forward (bf16 autocast + channels_last on CUDA),
+        loss in float32, backward, optimiser step; the loss is accumulated on the device."""
+        xb, yb = self.batch(s)
+        if self.device.type == "cuda":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.step_model(xb)
+        loss = self.loss_fn(logits.float(), yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.running += loss.detach()
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validate, step the scheduler, checkpoint; False once the run has stopped
+        (diverged or early-stopped)."""
+        train_loss = float(self.running) / self.steps  # one host sync per epoch
+        sched = self.sched
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_miou": "",
+            "lr": self.opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - self.te, 4),
+            "val_loss": "",
+        }
+        if not math.isfinite(train_loss):
+            self.status, self.diverged_epoch = "diverged", epoch + 1
+            self.history.append(row)
+            log.warning("training loss is %s at epoch %d: run diverged", train_loss, epoch + 1)
+            self.alive = False
+            return False
+        if (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs:
+            prob = predict(self.model, self.x["val"], self.device, self.amp)
+            val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
+            row["val_miou"] = val
+            if self.monitor_loss:
+                row["val_loss"] = validation_loss(
+                    self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
+                )
+            if sched is not None and is_plateau(sched):
+                sched.step(row["val_loss"] if self.monitor_loss else val)
+            if val > self.best_val:
+                self.best_val, self.best_epoch, self.bad_vals = val, epoch + 1, 0
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+                torch_save_atomic(self.best_state, self.out / "best.pt")
+            else:
+                self.bad_vals += 1
+        if sched is not None and not is_plateau(sched):
+            sched.step()
+        self.history.append(row)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{self.best_val:.4f}")
+        else:
+            log.info(
+                "%sepoch %d/%d loss %.5f val_miou %s (best %.4f @ %d)",
+                f"fold {self.spec.fold}: " if self.log_fold else "",
+                epoch + 1,
+                self.epochs,
+                train_loss,
+                row["val_miou"],
+                self.best_val,
+                self.best_epoch,
+            )
+        stop_early = self.patience is not None and self.bad_vals >= int(self.patience)
+        if (epoch + 1) % self.ckpt_every == 0 and epoch + 1 < self.epochs and not stop_early:
+            self._checkpoint(epoch)
+        if stop_early:
+            log.info(
+                "early stopping at epoch %d (no improvement in %s validations)",
+                epoch + 1,
+                self.patience,
+            )
+            self.alive = False
+            return False
+        self.alive = epoch + 1 < self.epochs
+        return True
+
+    def finish(self) -> TrainResult:
+        """Predict the test set with the best weights and write history, probabilities and
+        ``run.json``; remove the resume checkpoint."""
+        out, model, device, c = self.out, self.model, self.device, self.c
+        if self.bar is not None:
+            self.bar.close()
+        write_history(out / "history.csv", self.history)
+        # Test-set prediction with the best weights (or the last ones if no validation finished).
+        if (out / "best.pt").exists():
+            model.load_state_dict(
+                torch.load(out / "best.pt", map_location=device, weights_only=True)
+            )
+        else:
+            torch_save_atomic(model.state_dict(), out / "best.pt")
+        prob = predict(model, self.x["test"], device, self.amp)
+        status = self.status
+        if not torch.isfinite(prob).all():
+            prob = torch.nan_to_num(prob, nan=1.0 / c)
+            status = "diverged"
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            probs=prob.cpu().numpy().astype(np.float16),
+            ids=np.asarray(self.ids["test"], dtype=str),
+        )
+        save_atomic(buf.getvalue(), out / "probs.npz", fault="probs_write", epoch=len(self.history))
+
+        spec = self.spec
+        wall = time.time() - self.t0
+        result = TrainResult(
+            status=status,
+            epochs_run=len(self.history),
+            best_epoch=self.best_epoch,
+            best_val=self.best_val,
+            diverged_epoch=self.diverged_epoch,
+            resumed_from_epoch=self.resumed_from,
+            wall_seconds=round(wall, 3),
+        )
+        atomic_write_json(
+            out / "run.json",
+            {
+                "run": {
+                    k: getattr(spec, k)
+                    for k in ("dataset", "model", "loss", "fraction", "seed", "fold")
+                },
+                "config": spec.as_dict(),
+                "config_digest": self.digest,
+                "result": result.__dict__,
+                "n_train": self.n_train,
+                "n_val": int(self.x["val"].shape[0]),
+                "n_test": int(self.x["test"].shape[0]),
+                "num_classes": c,
+                "class_names": self.data.class_names,
+                "git": git_commit(),
+                "packages": package_versions(),
+                "device": device_info(device),
+                "seed": spec.seed,
+                "wall_seconds": result.wall_seconds,
+                "command": sys.argv,
+            },
+        )
+        self.ckpt_path.unlink(missing_ok=True)
+        return result
