@@ -8,6 +8,7 @@ from segbench.reporting.comparison import (
     published_comparison,
     read_published,
 )
+from segbench.reporting.notes import snakemake_aggregate
 from segbench.smk import script_logging
 
 with script_logging(snakemake.log[0]) as log:
@@ -19,5 +20,6 @@ with script_logging(snakemake.log[0]) as log:
         table = no_published_frame("report.paper_results is null for this study")
     write_csv(table, snakemake.output.csv)
     title = f"{p.study}: reproduced vs published"
-    atomic_write_text(snakemake.output.md, comparison_markdown(table, title))
+    aggregate = snakemake_aggregate(snakemake)
+    atomic_write_text(snakemake.output.md, comparison_markdown(table, title, aggregate))
     log.info("published comparison: %s", table["status"].value_counts().to_dict())

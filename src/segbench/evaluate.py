@@ -1,13 +1,30 @@
 """Evaluation of one run from its saved test probabilities (no model, no GPU needed).
 
-Per image and class: IoU, Dice (and HD95 / NSD when ``surface`` is on); per image: NLL, Brier,
-ECE, MCE. Run-level values (``metrics.json``):
+Per image and class: IoU, Dice (and HD95 / HD / NSD when ``surface`` is on); per image: NLL,
+Brier, ECE, MCE. Both run-level aggregations are computed for every run and written to
+``metrics.json`` (``evaluation.aggregate`` only picks which one the tidy table and the report
+tables show; docs/metrics.md "Aggregation"):
 
-- class IoU/Dice = mean over test images of the per-image values, EXCLUDING images where the
-  class is absent from both ground truth and prediction (the count of images used is stored as
-  ``n_valid``); a class never seen nor predicted gets NaN and is left out of the means;
-- mIoU / mean Dice = mean over classes (background in or out per ``include_background``);
-- calibration = mean over test images; the reliability diagram pools all test pixels.
+**image** (top-level keys, unchanged since before the ``dataset`` block existed):
+
+- ``classes[c].iou`` / ``dice`` (/ ``hd95`` / ``hd`` / ``nsd``) = mean over test images of the
+  per-image values, EXCLUDING images where the class is absent from both ground truth and
+  prediction (the count of images used is ``n_valid``); a class never seen nor predicted gets
+  NaN and is left out of the means;
+- ``mean_iou`` / ``mean_dice`` (/ ``mean_hd95`` / ``mean_hd`` / ``mean_nsd``) = mean over
+  classes (background in or out per ``include_background``);
+- ``nll`` / ``brier`` / ``ece`` / ``mce`` = mean over test images of the per-image values.
+
+**dataset** (the ``dataset`` block): one confusion matrix summed over every pixel of the test
+fold; ``dataset.classes[c]`` has ``tp``, ``fp``, ``fn`` and ``iou = TP / (TP + FP + FN)``,
+``dice = 2 TP / (2 TP + FP + FN)`` of the pooled counts (an image where the class is absent from
+both truth and prediction adds nothing, so no exclusion rule is needed; a class absent from the
+whole fold, TP + FP + FN = 0, gets NaN and is left out of the means); ``dataset.mean_iou`` /
+``mean_dice`` = mean over classes as above; ``dataset.nll`` / ``brier`` / ``ece`` / ``mce`` from
+all test pixels pooled (:func:`segbench.metrics.dataset_calibration`). Surface metrics have no
+pooled form here: the tables show their per-image means under both aggregations.
+
+The reliability diagram always pools all test pixels.
 """
 
 from __future__ import annotations
@@ -27,7 +44,8 @@ from segbench.data.io import PreparedDataset, load_prepared
 from segbench.io_utils import atomic_open, atomic_write_text
 
 OVERLAP = ("iou", "dice")
-SURFACE = ("hd95", "nsd")
+SURFACE = ("hd95", "hd", "nsd")
+AGGREGATES = ("image", "dataset")
 CALIBRATION = ("nll", "brier", "ece", "mce")
 
 
@@ -74,6 +92,54 @@ def evaluate_probs(
     return per_image, pd.DataFrame(cal), rel
 
 
+def dataset_aggregate(
+    probs: np.ndarray,
+    masks: np.ndarray,
+    include_background: bool,
+    class_names: list[str],
+    n_bins: int = 15,
+) -> dict[str, Any]:
+    """The ``dataset`` block of ``metrics.json``: one confusion matrix pooled over the fold.
+
+    Args:
+        probs: test probabilities ``[N, C, *spatial]`` (the hard prediction is ``argmax`` over
+            ``C``, as for the per-image metrics).
+        masks: labels ``[N, *spatial]``.
+        include_background: class 0 in the class means.
+        class_names: ``C`` names.
+        n_bins: calibration bins.
+
+    Returns:
+        ``{"classes": [{class, class_name, tp, fp, fn, iou, dice}], "mean_iou", "mean_dice",
+        "nll", "brier", "ece", "mce"}`` (module docstring for the conventions).
+    """
+    from segbench.metrics import confusion_matrix, dataset_calibration, overlap_from_confusion
+
+    c = len(class_names)
+    cm = np.zeros((c, c), dtype=np.int64)
+    for k in range(len(probs)):
+        cm += confusion_matrix(np.asarray(probs[k]).argmax(axis=0), masks[k], c)
+    ov = overlap_from_confusion(cm)
+    absent = (ov["tp"] + ov["fp"] + ov["fn"]) == 0
+    classes = []
+    for cls, name in enumerate(class_names):
+        entry: dict[str, Any] = {"class": cls, "class_name": name}
+        for key in ("tp", "fp", "fn"):
+            entry[key] = int(ov[key][cls])
+        for m in OVERLAP:
+            entry[m] = float("nan") if absent[cls] else float(ov[m][cls])
+        classes.append(entry)
+    first = 0 if include_background else 1
+    block: dict[str, Any] = {"classes": classes}
+    for m in OVERLAP:
+        vals = np.array([e[m] for e in classes[first:]], dtype=float)
+        block[f"mean_{m}"] = float(np.nanmean(vals)) if not np.isnan(vals).all() else float("nan")
+    pooled = dataset_calibration(list(probs), list(masks), n_bins=n_bins)
+    for m in CALIBRATION:
+        block[m] = float(pooled[m])
+    return block
+
+
 def summarize_run(
     per_image: pd.DataFrame, calib: pd.DataFrame, include_background: bool, class_names: list[str]
 ) -> dict[str, Any]:
@@ -116,8 +182,15 @@ def evaluate_run(
     run = json.loads(Path(run_json).read_text())
     probs, ids = load_probs(probs_npz)
     per_image, calib, rel = evaluate_probs(probs, ids, data, evaluation)
-    summary = summarize_run(
-        per_image, calib, bool(evaluation.get("include_background", True)), data.class_names
+    include_background = bool(evaluation.get("include_background", True))
+    summary = summarize_run(per_image, calib, include_background, data.class_names)
+    masks = data.masks[data.indices(ids)].astype(np.int64)
+    summary["dataset"] = dataset_aggregate(
+        probs,
+        masks,
+        include_background,
+        data.class_names,
+        int(evaluation.get("calibration_bins", 15)),
     )
     summary.update(run=run["run"], status=run["result"]["status"], result=run["result"])
     for path, df in ((out_per_image, per_image), (out_reliability, rel)):

@@ -46,12 +46,15 @@ def test_rows_keys_values():
     assert rows[3]["empty_gt"] and not rows[3]["empty_pred"]
     # class 4 absent from both: perfect, flagged
     assert rows[4] == {
-        "class": 4, "iou": 1.0, "dice": 1.0, "hd95": 0.0, "nsd": 1.0,
+        "class": 4, "iou": 1.0, "dice": 1.0, "hd95": 0.0, "hd": 0.0, "nsd": 1.0,
         "empty_gt": True, "empty_pred": True,
     }  # fmt: skip
     for r in rows:
         assert isinstance(r["class"], int) and isinstance(r["empty_gt"], bool)
-        assert all(isinstance(r[k], float) for k in ("iou", "dice", "hd95", "nsd"))
+        assert all(isinstance(r[k], float) for k in ("iou", "dice", "hd95", "hd", "nsd"))
+    # class 1 grows by exactly 3 columns: the largest distance (HD) is 3 px
+    assert rows[1]["hd"] == pytest.approx(3.0) and rows[1]["hd95"] <= rows[1]["hd"]
+    assert rows[2]["hd"] == pytest.approx(diag) and rows[3]["hd"] == pytest.approx(diag)
 
 
 def test_surface_off_gives_nan_and_float16_ok():
@@ -59,7 +62,7 @@ def test_surface_off_gives_nan_and_float16_ok():
     target = rng.integers(0, 3, (16, 16))
     prob = _probs_from_labels(target, 3).astype(np.float16)
     rows = image_metrics(prob, target, 3, surface=False)
-    assert all(math.isnan(r["hd95"]) and math.isnan(r["nsd"]) for r in rows)
+    assert all(math.isnan(r["hd95"]) and math.isnan(r["hd"]) and math.isnan(r["nsd"]) for r in rows)
     assert all(r["iou"] == 1.0 for r in rows)
 
 

@@ -150,13 +150,15 @@ def test_empty_policy_and_diagonal():
     empty = np.zeros((256, 256), bool)
     full = empty.copy()
     full[100:110, 100:110] = True
-    assert surface_metrics_binary(empty, empty) == {"hd95": 0.0, "nsd": 1.0}
+    assert surface_metrics_binary(empty, empty) == {"hd95": 0.0, "hd": 0.0, "nsd": 1.0}
     diag = image_diagonal((256, 256))
     assert diag == pytest.approx(256 * np.sqrt(2))
-    assert surface_metrics_binary(empty, full) == {"hd95": pytest.approx(diag), "nsd": 0.0}
-    assert surface_metrics_binary(full, empty) == {"hd95": pytest.approx(diag), "nsd": 0.0}
+    worst = {"hd95": pytest.approx(diag), "hd": pytest.approx(diag), "nsd": 0.0}
+    assert surface_metrics_binary(empty, full) == worst
+    assert surface_metrics_binary(full, empty) == worst
     with_spacing = surface_metrics_binary(full, empty, spacing=(0.5, 2.0))
     assert with_spacing["hd95"] == pytest.approx(np.hypot(128.0, 512.0))
+    assert with_spacing["hd"] == pytest.approx(np.hypot(128.0, 512.0))
     with pytest.raises(ValueError, match="non-empty"):
         surface_distances(empty, full)
 
@@ -191,3 +193,82 @@ def test_crop_equals_monai_full_pipeline_at_image_border():
     np.testing.assert_allclose(np.sort(d_gp), np.sort(ref_gp), rtol=1e-6)
     ref_sc = _scipy_directed(pred, gt, (1.5, 1.0))
     np.testing.assert_allclose(np.sort(d_pg), np.sort(ref_sc[0]), rtol=1e-6)
+
+
+# ----------------------------------------------------------------- issue #15: anisotropic NSD
+# Independent reference with EXACT arithmetic: spacing (1.5, 1.0, 0.8) = (15, 10, 8) / 10 and
+# tau = 1.7 = 17 / 10, so "d <= tau" is the integer test
+# (15 dz)^2 + (10 dy)^2 + (8 dx)^2 <= 17^2 between surface voxels (surfaces = mask XOR
+# scipy binary_erosion, the cross-shaped element, as MONAI's get_mask_edges). Brute force over
+# all surface pairs, no floating point.
+_ANISO_SPACING = (1.5, 1.0, 0.8)
+_ANISO_INT = np.array([15, 10, 8], dtype=np.int64)
+_TAU, _TAU_INT = 1.7, 17
+
+
+def _exact_nsd_and_hd(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    pa = np.argwhere(a ^ ndimage.binary_erosion(a)).astype(np.int64)
+    pb = np.argwhere(b ^ ndimage.binary_erosion(b)).astype(np.int64)
+    sq = (((pa[:, None, :] - pb[None, :, :]) * _ANISO_INT) ** 2).sum(-1)  # [|Sa|, |Sb|]
+    d_ab, d_ba = sq.min(axis=1), sq.min(axis=0)
+    within = np.count_nonzero(d_ab <= _TAU_INT**2) + np.count_nonzero(d_ba <= _TAU_INT**2)
+    hd = np.sqrt(max(d_ab.max(), d_ba.max())) / 10.0
+    return within / (d_ab.size + d_ba.size), float(hd)
+
+
+def test_nsd_exact_tie_on_anisotropic_grid():
+    """Offset (1, 0, 1) at spacing (1.5, 1.0, 0.8) is exactly 1.7 = tau: within (was 0 with
+    MONAI's float32 distances, 1.70000005 > 1.7)."""
+    a = np.zeros((6, 6, 6), bool)
+    b = np.zeros((6, 6, 6), bool)
+    a[2, 3, 2] = True
+    b[3, 3, 3] = True
+    m = surface_metrics_binary(a, b, spacing=_ANISO_SPACING, nsd_tolerance=_TAU)
+    assert m["nsd"] == 1.0
+    assert m["hd"] == pytest.approx(1.7, rel=1e-12)
+    d_pg, d_gp = surface_distances(a, b, _ANISO_SPACING)
+    assert d_pg.dtype == np.float64 and d_gp.dtype == np.float64
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_nsd_random_anisotropic_3d_matches_exact_reference(seed):
+    """Random 20x18x16 cases (issue #15's setting): NSD and HD equal the exact integer
+    reference; the issue's case gave 0.974 against 0.982 before the fix."""
+    rng = np.random.default_rng(seed)
+    a = ndimage.binary_opening(rng.random((20, 18, 16)) < 0.55)
+    b = ndimage.binary_opening(rng.random((20, 18, 16)) < 0.55)
+    ref_nsd, ref_hd = _exact_nsd_and_hd(a, b)
+    m = surface_metrics_binary(a, b, spacing=_ANISO_SPACING, nsd_tolerance=_TAU)
+    assert m["nsd"] == pytest.approx(ref_nsd, abs=1e-12)
+    assert m["hd"] == pytest.approx(ref_hd, rel=1e-12)
+    # blobs too (large smooth surfaces, as in the 3D studies)
+    ga = _blobs((20, 18, 16), seed=10 + seed)
+    gb = _blobs((20, 18, 16), seed=20 + seed)
+    ref_nsd, ref_hd = _exact_nsd_and_hd(ga, gb)
+    m = surface_metrics_binary(ga, gb, spacing=_ANISO_SPACING, nsd_tolerance=_TAU)
+    assert m["nsd"] == pytest.approx(ref_nsd, abs=1e-12)
+    assert m["hd"] == pytest.approx(ref_hd, rel=1e-12)
+
+
+def test_hd_is_max_of_both_directions_and_matches_monai():
+    """``hd`` = classic Hausdorff distance = MONAI compute_hausdorff_distance(percentile=None)."""
+    from monai.metrics import compute_hausdorff_distance
+
+    gt = np.zeros((48, 48), bool)
+    gt[10:30, 10:30] = True
+    pred = gt.copy()
+    pred[18:21, 30:44] = True  # spike of 14 px: HD = 14, HD95 much smaller
+    m = surface_metrics_binary(pred, gt)
+    assert m["hd"] == pytest.approx(14.0)
+    assert m["hd95"] < m["hd"]
+    for spacing in ((1.0, 1.0), (0.7, 1.3)):
+        monai_hd = compute_hausdorff_distance(
+            torch.from_numpy(pred)[None, None].float(),
+            torch.from_numpy(gt)[None, None].float(),
+            include_background=True,
+            spacing=spacing,
+        ).item()
+        got = surface_metrics_binary(pred, gt, spacing=spacing)["hd"]
+        assert got == pytest.approx(monai_hd, rel=1e-6)
+        ref_pg, ref_gp = _scipy_directed(pred, gt, spacing)
+        assert got == pytest.approx(max(ref_pg.max(), ref_gp.max()), rel=1e-12)

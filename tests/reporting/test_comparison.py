@@ -38,10 +38,11 @@ def _rep(tidy, loss="good", fraction="1", col="miou", cls=None) -> np.ndarray:
 
 
 def test_published_comparison_values_and_statuses(tidy, tmp_path):
+    tidy = tidy.assign(hd=tidy["hd95"] * 1.5 + 3.0)  # classic HD > HD95
     rep = _rep(tidy) * 100
     m, s = rep.mean(), rep.std(ddof=1)
     fg_iou = _rep(tidy, col="iou", cls="fg") * 100
-    hd = _rep(tidy, col="hd95", cls="fg")
+    hd = _rep(tidy, col="hd", cls="fg")
     rows = [
         _pub_row(mean=m + 0.5 * s, std=0.0),  # within (|diff| = 0.5 s <= s)
         _pub_row(loss="mid", mean=0.0, std=1.0),  # far off
@@ -67,9 +68,27 @@ def test_published_comparison_values_and_statuses(tidy, tmp_path):
     assert first["diff"] == pytest.approx(-0.5 * s) and first["spread"] == pytest.approx(s)
     assert list(out["within"][:4]) == ["yes", "no", "yes", "no"]
     assert "no published std" in out.iloc[2]["notes"]
-    assert out.iloc[3]["reproduced_mean"] == pytest.approx(hd.mean())  # HD95 in px, not x100
+    # published HD (paper 004 l.210) is compared with our max HD, in px (not x100), not HD95
+    assert out.iloc[3]["reproduced_mean"] == pytest.approx(hd.mean())
     md = comparison_markdown(out, "Pub")
     assert "2 of 4 compared values lie within" in md
+    assert "Means: per-image aggregation" in md
+    assert "Means: dataset aggregation" in comparison_markdown(out, "Pub", "dataset")
+
+
+def test_published_hd_is_not_compared_with_hd95(tidy, tmp_path):
+    """Issue #15: a published HD row needs our ``hd``; a tidy table with only ``hd95`` says
+    "not computed" instead of comparing HD with HD95; ``hd95`` rows still use ``hd95``."""
+    hd95 = _rep(tidy, col="hd95", cls="fg")
+    rows = [
+        _pub_row(metric="hd", **{"class": "fg"}, mean=20.0, std=1.0),
+        _pub_row(metric="hd95", **{"class": "fg"}, mean=20.0, std=1.0),
+    ]
+    path = tmp_path / "pub.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    out = published_comparison(tidy, read_published(str(path)))
+    assert list(out["status"]) == ["not computed", "compared"]
+    assert out.iloc[1]["reproduced_mean"] == pytest.approx(hd95.mean())
 
 
 def test_published_comparison_counts_diverged(tidy, tmp_path):

@@ -3,6 +3,8 @@ rendering (Markdown emphasis, booktabs LaTeX)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,74 @@ def test_every_run_diverged_gives_na_not_a_crash(tmp_path):
     assert claims_table(tidy, [claim]).iloc[0]["note"] == "no completed run"
     miou_vs_fraction(tidy, tmp_path / "f.png")  # placeholder panel
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------- issue #15: aggregation choice and its note
+def test_tidy_dataset_aggregation_from_real_runs(fake_runs):
+    """``aggregate="image"`` is today's tidy table unchanged; ``"dataset"`` takes iou/dice and
+    their means from one confusion matrix pooled over the run's test pixels (checked against
+    scikit-learn on the concatenated pixels) and keeps the rest."""
+    import json
+
+    from sklearn.metrics import jaccard_score
+
+    from segbench.data.io import load_prepared
+    from segbench.evaluate import load_probs
+    from segbench.reporting.aggregate import tidy_from_metrics
+
+    image = tidy_from_metrics(fake_runs["metrics"], "image")
+    pd.testing.assert_frame_equal(image, fake_runs["tidy"])
+    assert image.equals(tidy_from_metrics(fake_runs["metrics"]))
+    pooled = tidy_from_metrics(fake_runs["metrics"], "dataset")
+    assert list(pooled.columns) == list(image.columns)
+    keep = ["n_valid", "status", "class_name"]
+    pd.testing.assert_frame_equal(pooled[keep], image[keep])
+    assert not np.allclose(pooled["miou"], image["miou"])  # the two really differ here
+    metrics_json, probs_npz = fake_runs["metrics"][3], fake_runs["probs"][3]
+    run = json.loads(Path(metrics_json).read_text())["run"]
+    data = load_prepared(fake_runs["root"] / f"data/prepared/{run['dataset']}.npz")
+    probs, ids = load_probs(probs_npz)
+    masks = data.masks[data.indices(ids)]
+    labels = list(range(data.num_classes))
+    pred = probs.argmax(1)
+    assert all(((masks == c) | (pred == c)).any() for c in labels)  # no 0/0 class in this run
+    ref = jaccard_score(masks.ravel(), pred.ravel(), labels=labels, average=None)
+    sel = pooled[
+        (pooled["dataset"] == run["dataset"]) & (pooled["loss"] == run["loss"])
+        & (pooled["fraction"] == str(run["fraction"])) & (pooled["fold"] == run["fold"])
+    ]  # fmt: skip
+    np.testing.assert_allclose(sel["iou"].to_numpy(), ref, rtol=1e-12)
+    assert sel["miou"].iloc[0] == pytest.approx(np.nanmean(ref), rel=1e-12)
+
+
+def test_tidy_dataset_aggregation_needs_the_block(fake_runs, tmp_path):
+    import json
+
+    from segbench.reporting.aggregate import tidy_from_metrics
+
+    m = json.loads(Path(fake_runs["metrics"][0]).read_text())
+    del m["dataset"]
+    old = tmp_path / "metrics.json"
+    old.write_text(json.dumps(m))
+    assert len(tidy_from_metrics([old], "image")) == len(m["classes"])
+    with pytest.raises(ValueError, match="no 'dataset' block"):
+        tidy_from_metrics([old], "dataset")
+    with pytest.raises(ValueError, match="evaluation.aggregate"):
+        tidy_from_metrics([old], "pixel")
+
+
+def test_headers_carry_the_aggregation_note(tidy):
+    from segbench.reporting.notes import aggregation_note, header_note
+
+    long = paper_table(tidy, "dsA")
+    for agg in ("image", "dataset"):
+        note = header_note(agg)
+        md = to_markdown(long, "title", note)
+        assert md.startswith(f"### title\n\n{note}\n\n| model")
+        assert aggregation_note(agg) in md
+        assert "Means: " in to_latex(long, "cap", note).split("\\caption{")[1].split("\n")[0]
+    assert "absent from both truth and prediction" in header_note("image")
+    assert "one confusion matrix" in header_note("dataset")
+    assert to_markdown(long, "title") == to_markdown(long, "title", None)  # default: no note
+    with pytest.raises(ValueError, match="evaluation.aggregate"):
+        header_note("pixel")

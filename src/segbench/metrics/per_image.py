@@ -1,7 +1,7 @@
 """Per-image, per-class segmentation metrics: the rows of ``per_image.csv``.
 
 Combines :mod:`segbench.metrics.overlap` (IoU, Dice) and :mod:`segbench.metrics.surface`
-(HD95, NSD) on the hard prediction ``argmax_c prob``. Raw per-image, per-class values only; all
+(HD95, HD, NSD) on the hard prediction ``argmax_c prob``. Raw per-image, per-class values only; all
 averaging (over classes, images, runs) happens in the tables stage (:mod:`segbench.stats`).
 """
 
@@ -15,7 +15,9 @@ from segbench.metrics._inputs import check_n_bins, check_prob_target, resolve_sp
 from segbench.metrics.overlap import overlap_per_class
 from segbench.metrics.surface import surface_metrics_binary
 
-ROW_KEYS: tuple[str, ...] = ("class", "iou", "dice", "hd95", "nsd", "empty_gt", "empty_pred")
+ROW_KEYS: tuple[str, ...] = (
+    "class", "iou", "dice", "hd95", "hd", "nsd", "empty_gt", "empty_pred",
+)  # fmt: skip
 """Keys of every dict returned by :func:`image_metrics`, in order."""
 
 
@@ -29,7 +31,7 @@ def image_metrics(
     n_bins: int = 15,
     surface: bool = True,
 ) -> list[dict]:
-    """IoU, Dice, HD95 and NSD of every class of one image.
+    """IoU, Dice, HD95, HD (max) and NSD of every class of one image.
 
     Args:
         prob: softmax probabilities ``[C, H, W]`` or ``[C, D, H, W]`` (float16 is fine).
@@ -40,7 +42,7 @@ def image_metrics(
         nsd_tolerance: NSD tolerance in the units of ``spacing`` (default 1.0).
         n_bins: accepted for interface symmetry with :func:`image_calibration`; only checked
             here (calibration is not per class).
-        surface: compute HD95/NSD (default True); ``False`` fills them with NaN ("not
+        surface: compute HD95/HD/NSD (default True); ``False`` fills them with NaN ("not
             computed"), which is much faster.
 
     Shape:
@@ -50,7 +52,9 @@ def image_metrics(
         ``C`` dicts, one per class ``c`` in order, with keys :data:`ROW_KEYS`:
         ``class`` (int), ``iou``, ``dice`` (CONVENTIONS.md empty policy: both empty -> 1,
         one empty -> 0), ``hd95`` (pooled 95th percentile; both empty -> 0, one empty -> image
-        diagonal), ``nsd`` (both empty -> 1, one empty -> 0), ``empty_gt`` (class absent from
+        diagonal), ``hd`` (classic Hausdorff distance, the maximum of both directed distance
+        sets, paper 004 l.210; same empty policy as ``hd95``), ``nsd`` (both empty -> 1, one
+        empty -> 0; exact grid ties with the tolerance count as within), ``empty_gt`` (class absent from
         the ground truth), ``empty_pred`` (class absent from the prediction).
 
     Raises:
@@ -71,13 +75,14 @@ def image_metrics(
                 pred == c, target == c, spacing=spacing, nsd_tolerance=nsd_tolerance
             )
         else:
-            surf = {"hd95": float("nan"), "nsd": float("nan")}
+            surf = {"hd95": float("nan"), "hd": float("nan"), "nsd": float("nan")}
         rows.append(
             {
                 "class": c,
                 "iou": float(ov["iou"][c]),
                 "dice": float(ov["dice"][c]),
                 "hd95": float(surf["hd95"]),
+                "hd": float(surf["hd"]),
                 "nsd": float(surf["nsd"]),
                 "empty_gt": bool(ov["empty_gt"][c]),
                 "empty_pred": bool(ov["empty_pred"][c]),

@@ -1,11 +1,18 @@
-"""Surface metrics per class: HD95 and normalised surface Dice (NSD).
+"""Surface metrics per class: HD95, HD (max) and normalised surface Dice (NSD).
 
-Surfaces and distances come from MONAI 1.6 (``monai.metrics.utils.get_mask_edges`` with
-``crop=False`` on a numpy bounding-box crop, and ``get_surface_distance``): the surface of a
-mask is ``mask XOR binary_erosion(mask)`` (scipy's cross-shaped structuring element, zeros
-outside the image, so mask pixels on the image border are surface pixels), and each surface pixel's distance is the exact Euclidean distance (KD-tree)
-to the nearest surface pixel of the other mask, scaled by ``spacing``. The summaries are
-computed here from those two directed distance sets, so the conventions below are ours:
+Surfaces come from MONAI 1.6 (``monai.metrics.utils.get_mask_edges`` with ``crop=False`` on a
+numpy bounding-box crop): the surface of a mask is ``mask XOR binary_erosion(mask)`` (scipy's
+cross-shaped structuring element, zeros outside the image, so mask pixels on the image border
+are surface pixels). Distances are computed here, in float64: for each surface pixel a KD-tree
+(``scipy.spatial.KDTree`` on the spacing-scaled coordinates) finds the nearest surface pixel of
+the other mask, and the distance is ``sqrt(sum_i (delta_i * s_i)^2)`` with ``delta`` the integer
+index offset and ``s`` the spacing -- the same arithmetic as
+``scipy.ndimage.distance_transform_edt(sampling=s)``. MONAI's ``get_surface_distance`` is not
+used for the distances because it returns float32: on an anisotropic grid an offset whose exact
+length equals the NSD tolerance (e.g. ``sqrt(1.5^2 + 0.8^2) = 1.7`` with spacing
+``(1.5, 1.0, 0.8)`` and ``tau = 1.7``) became ``1.70000005 > 1.7`` and was counted as outside
+(segbench issue #15: NSD 0.974 instead of 0.982 on a 20x18x16 case). The summaries are computed
+here from the two directed distance sets, so the conventions below are ours:
 
 * HD95 is the **pooled** 95th percentile: both directed distance sets are concatenated and
   ``numpy.percentile(..., 95)`` (linear interpolation) is taken once. This is medpy's ``hd95``
@@ -13,14 +20,22 @@ computed here from those two directed distance sets, so the conventions below ar
   instead takes the 95th percentile of each direction and returns the larger one
   (``mode="directed_max"`` here, kept for comparison); it is at least the pooled value (a
   quantile of a union lies between the quantiles of its parts), up to interpolation.
+* HD (``hd``) is the classic symmetric Hausdorff distance, the largest distance of either
+  direction (percentile 100; both modes agree). Paper 004 reports "the Hausdorff Distance (HD)"
+  (``/work/shared/papers/004_*.txt`` l.210), so its published HD is compared with ``hd``.
 * NSD (Nikolov et al. 2021, "Clinically applicable segmentation of head and neck anatomy for
   radiotherapy: deep learning algorithm development and validation study", JMIR; arXiv
   1809.04430) is the fraction of surface pixels of both masks lying within
   ``tolerance`` of the other surface, counted per pixel as in MONAI's
   ``compute_surface_dice(use_subvoxels=False)``: ``(#{d_pg <= tau} + #{d_gp <= tau}) /
   (|S_p| + |S_g|)``. ``tolerance`` is in the units of ``spacing`` (pixels when spacing is None).
-* Empty masks (policy, docs/metrics.md): both empty -> HD95 = 0, NSD = 1 (perfect agreement,
-  flagged ``empty_gt``); exactly one empty -> HD95 = the image diagonal
+  **Tolerance test (our choice):** ``d <= tau * (1 + NSD_REL_SLACK)`` with
+  ``NSD_REL_SLACK = 1e-9``, so a distance that equals ``tau`` exactly on the grid counts as
+  within whatever the last-bit rounding of ``d`` and ``tau`` (``0.3^2 + 0.4^2`` is
+  ``0.25000000000000006`` in float64, so ``sqrt`` of it exceeds ``0.5``). The slack is far below
+  any real difference between two distances of a pixel grid and far above float64 rounding.
+* Empty masks (policy, docs/metrics.md): both empty -> HD95 = HD = 0, NSD = 1 (perfect agreement,
+  flagged ``empty_gt``); exactly one empty -> HD95 = HD = the image diagonal
   ``sqrt(sum((n_i * s_i)^2))`` (larger than any distance two pixels of the image can have) and
   NSD = 0. Never NaN, so a missed or hallucinated structure counts as the worst case in a mean
   instead of vanishing from it (MONAI returns NaN for HD95 there).
@@ -38,6 +53,9 @@ from segbench.metrics._inputs import resolve_spacing
 
 HDMode = Literal["pooled", "directed_max"]
 HD_MODES: tuple[str, ...] = ("pooled", "directed_max")
+
+NSD_REL_SLACK = 1e-9
+"""Relative slack of the NSD tolerance test ``d <= tau * (1 + NSD_REL_SLACK)`` (module docstring)."""
 
 
 def image_diagonal(shape: Sequence[int], spacing: float | Sequence[float] | None = None) -> float:
@@ -78,7 +96,7 @@ def surface_distances(
     gt_mask: np.ndarray,
     spacing: float | Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Directed surface distances between two non-empty binary masks, via MONAI.
+    """Directed surface distances between two non-empty binary masks (MONAI edges, float64).
 
     Args:
         pred_mask: bool ``[*spatial]`` predicted mask (must contain a pixel).
@@ -93,7 +111,7 @@ def surface_distances(
     Raises:
         ValueError: if either mask is empty or the shapes differ.
     """
-    from monai.metrics.utils import get_mask_edges, get_surface_distance
+    from monai.metrics.utils import get_mask_edges
 
     pred_mask = np.asarray(pred_mask, dtype=bool)
     gt_mask = np.asarray(gt_mask, dtype=bool)
@@ -108,9 +126,30 @@ def surface_distances(
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"monai\..*")
         warnings.filterwarnings("ignore", message=r".*get_mask_edges.*")
         edges_pred, edges_gt = get_mask_edges(pred_mask[box], gt_mask[box], crop=False)
-        d_pg = get_surface_distance(edges_pred, edges_gt, distance_metric="euclidean", spacing=sp)
-        d_gp = get_surface_distance(edges_gt, edges_pred, distance_metric="euclidean", spacing=sp)
-    return np.asarray(d_pg, dtype=np.float64), np.asarray(d_gp, dtype=np.float64)
+    pts_pred = np.argwhere(np.asarray(edges_pred, dtype=bool))
+    pts_gt = np.argwhere(np.asarray(edges_gt, dtype=bool))
+    return _directed_distances(pts_pred, pts_gt, sp), _directed_distances(pts_gt, pts_pred, sp)
+
+
+def _directed_distances(src: np.ndarray, dst: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Distance of every point of ``src`` to its nearest point of ``dst`` (float64).
+
+    Args:
+        src: ``[n, ndim]`` integer indices of surface pixels.
+        dst: ``[m, ndim]`` integer indices (``m >= 1``).
+        spacing: ``[ndim]`` per-axis spacing.
+
+    Returns:
+        ``[n]`` float64 distances ``sqrt(sum_i ((src - nearest dst)_i * spacing_i)^2)``: the
+        nearest point is found by a KD-tree on the scaled coordinates, the distance is recomputed
+        from the integer offset (``distance_transform_edt(sampling=...)``'s arithmetic), so equal
+        offsets give bit-identical distances wherever they are in the image.
+    """
+    from scipy.spatial import KDTree
+
+    _, nearest = KDTree(dst * spacing, leafsize=32).query(src * spacing, k=1)
+    delta = (src - dst[nearest]).astype(np.float64) * spacing
+    return np.sqrt(np.sum(delta * delta, axis=1))
 
 
 def hd_percentile(
@@ -154,7 +193,8 @@ def nsd_from_distances(
     """Normalised surface Dice (per-pixel counting, MONAI ``use_subvoxels=False``).
 
     ``NSD = (#{d_pg <= tau} + #{d_gp <= tau}) / (|d_pg| + |d_gp|)`` (Nikolov et al. 2021, Eq. in
-    Sec. "Surface DSC", with surface pixels in place of surface elements).
+    Sec. "Surface DSC", with surface pixels in place of surface elements). "``<= tau``" is tested
+    as ``d <= tau * (1 + NSD_REL_SLACK)`` so exact grid ties count as within (module docstring).
 
     Args:
         d_pred_to_gt: distances of prediction-surface pixels to the ground-truth surface.
@@ -174,7 +214,8 @@ def nsd_from_distances(
     total = a.size + b.size
     if total == 0:
         raise ValueError("both distance sets are empty")
-    return float((np.count_nonzero(a <= tolerance) + np.count_nonzero(b <= tolerance)) / total)
+    limit = float(tolerance) * (1.0 + NSD_REL_SLACK)
+    return float((np.count_nonzero(a <= limit) + np.count_nonzero(b <= limit)) / total)
 
 
 def surface_metrics_binary(
@@ -186,7 +227,7 @@ def surface_metrics_binary(
     percentile: float = 95.0,
     hd_mode: HDMode = "pooled",
 ) -> dict[str, float]:
-    """HD95 and NSD of one binary mask pair, with the empty-mask policy applied.
+    """HD95, HD (max) and NSD of one binary mask pair, with the empty-mask policy applied.
 
     Args:
         pred_mask: bool ``[*spatial]``.
@@ -198,18 +239,21 @@ def surface_metrics_binary(
         hd_mode: ``"pooled"`` (default, the project convention) or ``"directed_max"`` (MONAI).
 
     Returns:
-        ``{"hd95": float, "nsd": float}``; both-empty -> ``(0.0, 1.0)``; one empty ->
-        ``(image_diagonal, 0.0)``.
+        ``{"hd95": float, "hd": float, "nsd": float}`` (``hd95`` at ``percentile``, ``hd`` the
+        maximum distance of both directions); both empty -> ``(0.0, 0.0, 1.0)``; one empty ->
+        ``(image_diagonal, image_diagonal, 0.0)``.
     """
     pred_mask = np.asarray(pred_mask, dtype=bool)
     gt_mask = np.asarray(gt_mask, dtype=bool)
     has_pred, has_gt = bool(pred_mask.any()), bool(gt_mask.any())
     if not has_pred and not has_gt:
-        return {"hd95": 0.0, "nsd": 1.0}
+        return {"hd95": 0.0, "hd": 0.0, "nsd": 1.0}
     if not has_pred or not has_gt:
-        return {"hd95": image_diagonal(gt_mask.shape, spacing), "nsd": 0.0}
+        diag = image_diagonal(gt_mask.shape, spacing)
+        return {"hd95": diag, "hd": diag, "nsd": 0.0}
     d_pg, d_gp = surface_distances(pred_mask, gt_mask, spacing)
     return {
         "hd95": hd_percentile(d_pg, d_gp, percentile, hd_mode),
+        "hd": float(max(d_pg.max(), d_gp.max())),
         "nsd": nsd_from_distances(d_pg, d_gp, nsd_tolerance),
     }

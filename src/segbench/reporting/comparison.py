@@ -4,13 +4,17 @@
 model, fraction, loss, metric, class, mean, std, notes``; docs/studies.md): each row is joined to
 the reproduced runs of the same (dataset, model, fraction, loss) and metric:
 
-* ``iou`` / ``dice`` / ``nsd`` / ``hd`` (``hd`` = the paper's HD, compared with our HD95) with
-  ``class`` = a class name: the per-class column of the tidy table;
-* ``miou`` / ``mdice`` / ``mnsd`` / ``mhd95`` / ``nll`` / ``ece`` / ``mce`` / ``brier`` with
-  ``class = mean``: the run-level column;
+* ``iou`` / ``dice`` / ``nsd`` / ``hd`` / ``hd95`` with ``class`` = a class name: the per-class
+  column of the same name of the tidy table. ``hd`` is the classic (maximum) Hausdorff distance
+  and is compared with our ``hd``, not ``hd95``: paper 004 reports "the Hausdorff Distance (HD)"
+  (``/work/shared/papers/004_*.txt`` l.210) and nothing about a percentile;
+* ``miou`` / ``mdice`` / ``mnsd`` / ``mhd95`` / ``mhd`` / ``nll`` / ``ece`` / ``mce`` / ``brier``
+  with ``class = mean``: the run-level column;
 * rows describing a dataset (``loss = ground_truth``: ``fg_percent``, ``region_proportion``) are
   not runs and are left out.
 
+The reproduced values are those of the tidy table, i.e. of the run-level aggregation
+``evaluation.aggregate`` picked (the Markdown header says which, :mod:`.notes`).
 Overlap metrics are compared in percent (published numbers are in percent), whatever
 ``report.scale`` is. The reproduced mean ± std is over the replicates of ``report.replicate``
 (:func:`segbench.stats.summarize`). ``diff = reproduced - published``; the cell is **within**
@@ -34,6 +38,7 @@ import pandas as pd
 
 from segbench.paths import fmt_fraction
 from segbench.reporting.common import CELL_KEYS, completed_runs, replicate_unit, run_counts
+from segbench.reporting.notes import header_note
 from segbench.reporting.tables import frame_to_markdown
 from segbench.stats import evaluate_claims, summarize
 
@@ -47,12 +52,13 @@ PUBLISHED_METRICS: dict[str, tuple[str, str, bool]] = {
     "iou": ("class", "iou", True),
     "dice": ("class", "dice", True),
     "nsd": ("class", "nsd", True),
-    "hd": ("class", "hd95", False),
+    "hd": ("class", "hd", False),
     "hd95": ("class", "hd95", False),
     "miou": ("run", "miou", True),
     "mdice": ("run", "mdice", True),
     "mnsd": ("run", "mnsd", True),
     "mhd95": ("run", "mhd95", False),
+    "mhd": ("run", "mhd", False),
     "nll": ("run", "nll", False),
     "ece": ("run", "ece", False),
     "mce": ("run", "mce", False),
@@ -185,8 +191,9 @@ def _fmt_num(v: Any, digits: int = 4) -> str:
     return f"{float(v):.{digits}g}"
 
 
-def comparison_markdown(df: pd.DataFrame, title: str) -> str:
-    """The comparison as Markdown, with a one-line tally of the ``within`` column."""
+def comparison_markdown(df: pd.DataFrame, title: str, aggregate: str = "image") -> str:
+    """The comparison as Markdown, with a one-line tally of the ``within`` column and the
+    aggregation note of ``aggregate`` (``evaluation.aggregate``)."""
     if df.empty or (df["status"] == "no published results").all():
         reason = df["notes"].iloc[0] if len(df) else "no published rows match this study"
         return f"### {title}\n\nNo published results: {reason}.\n"
@@ -197,7 +204,8 @@ def comparison_markdown(df: pd.DataFrame, title: str) -> str:
     head = (
         f"{n_in} of {len(compared)} compared values lie within the combined spread "
         f"|diff| <= sqrt(std_pub^2 + std_rep^2) (rows by status: {tally}). Overlap metrics in %, "
-        f"HD in pixels (ours: HD95), calibration in raw units.\n\n"
+        f"HD (maximum symmetric surface distance, compared with our HD) and HD95 in pixels, "
+        f"calibration in raw units. {header_note(aggregate)}\n\n"
     )
     t = df.copy()
     for c in ("published_mean", "published_std", "reproduced_mean", "reproduced_std", "diff"):

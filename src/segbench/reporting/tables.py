@@ -15,6 +15,11 @@ computed with :func:`segbench.stats.summarize` (sample std, ddof=1; a single rep
 no ±). Best mean per (model, fraction) block and column in bold, second underlined; "best"
 follows the metric's direction. Diverged runs are counted (``runs``, ``diverged`` columns) and
 excluded from the means.
+
+Every Markdown and LaTeX table carries, under its title / in its caption, the sentence of
+:func:`segbench.reporting.notes.header_note` saying how the run-level means were formed
+(``evaluation.aggregate``: per-image or one confusion matrix per test fold); the CSV stays a
+plain table (same cells).
 """
 
 from __future__ import annotations
@@ -205,10 +210,16 @@ def wide(long: pd.DataFrame, style: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*ROW, *columns, "runs", "diverged"])
 
 
-def to_markdown(long: pd.DataFrame, title: str) -> str:
-    """Markdown table (best **bold**, second <u>underlined</u>) under a ``###`` title."""
+def to_markdown(long: pd.DataFrame, title: str, note: str | None = None) -> str:
+    """Markdown table (best **bold**, second <u>underlined</u>) under a ``###`` title.
+
+    Args:
+        note: a line printed between the title and the table (the aggregation note,
+            :func:`segbench.reporting.notes.header_note`); ``None`` prints none.
+    """
     w = wide(long, "md")
-    return f"### {title}\n\n" + frame_to_markdown(w)
+    head = f"### {title}\n\n" + (f"{note}\n\n" if note else "")
+    return head + frame_to_markdown(w)
 
 
 def frame_to_markdown(df: pd.DataFrame) -> str:
@@ -243,9 +254,15 @@ def latex_escape(text: str) -> str:
     return out.replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
 
 
-def to_latex(long: pd.DataFrame, caption: str) -> str:
-    """booktabs table; a ``\\midrule`` between (model, fraction) blocks."""
+def to_latex(long: pd.DataFrame, caption: str, note: str | None = None) -> str:
+    """booktabs table; a ``\\midrule`` between (model, fraction) blocks.
+
+    Args:
+        note: appended to the caption (the aggregation note); ``None`` appends nothing.
+    """
     w = wide(long, "latex")
+    if note:
+        caption = f"{caption}. {note}"
     lines = [
         "\\begin{table}[t]",
         "\\centering",
