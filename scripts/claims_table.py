@@ -5,10 +5,15 @@ import yaml
 from segbench.io_utils import atomic_write_text
 from segbench.reporting.common import load_tidy, write_csv
 from segbench.reporting.comparison import claims_markdown, claims_table, no_claims_frame
+from segbench.reporting.statistics import add_table_note
 from segbench.smk import script_logging
 
 with script_logging(snakemake.log[0]) as log:
     p = snakemake.params
+    # evaluation.aggregate (schema default "image"): worded in the table header
+    aggregate = getattr(p, "aggregate", None) or (
+        (snakemake.config.get("evaluation") or {}).get("aggregate", "image")
+    )
     tidy = load_tidy(snakemake.input.tidy)
     if snakemake.input.get("claims"):
         with open(snakemake.input.claims) as fh:
@@ -20,5 +25,10 @@ with script_logging(snakemake.log[0]) as log:
         table = no_claims_frame("report.claims is null for this study")
     write_csv(table, snakemake.output.csv)
     title = f"{p.study}: claims of the paper on the reproduced runs"
-    atomic_write_text(snakemake.output.md, claims_markdown(table, title, p.alpha))
+    md = claims_markdown(table, title, p.alpha)
+    mean_over = (
+        "mean_better / mean_than / mean_diff are means over the paired (dataset, model, "
+        "fraction, seed, fold) runs of the comparison"
+    )
+    atomic_write_text(snakemake.output.md, add_table_note(md, aggregate, mean_over))
     log.info("claims: %s", table["verdict"].value_counts().to_dict())

@@ -17,6 +17,10 @@ from segbench.smk import script_logging
 with script_logging(snakemake.log[0]) as log:
     p = snakemake.params
     out = snakemake.output
+    # evaluation.aggregate (schema default "image"): worded in every table header
+    aggregate = getattr(p, "aggregate", None) or (
+        (snakemake.config.get("evaluation") or {}).get("aggregate", "image")
+    )
     tidy = load_tidy(snakemake.input[0])
     metrics = available_metrics(tidy, p.table_metrics)
     main = metric_info(p.metric).name
@@ -27,17 +31,17 @@ with script_logging(snakemake.log[0]) as log:
     write_csv(summary, out.summary_csv)
     spread = "seeds (folds averaged per seed)" if p.replicate == "seed" else "seeds and folds"
     title = f"{p.study}: mean ± std over {spread} [95 % bootstrap CI of the mean]"
-    atomic_write_text(out.summary_md, summary_markdown(summary, title))
+    atomic_write_text(out.summary_md, summary_markdown(summary, title, aggregate, p.replicate))
 
     paired = paired_table(tidy, metrics, p.scale, p.alpha)
     write_csv(paired, out.paired_csv)
     title = f"{p.study}: paired Wilcoxon signed-rank tests, Holm-corrected per block"
-    atomic_write_text(out.paired_md, paired_markdown(paired, title, p.alpha))
+    atomic_write_text(out.paired_md, paired_markdown(paired, title, p.alpha, aggregate))
 
     reports = [friedman_analysis(tidy, m, alpha=p.alpha) for m in metrics]
     write_csv(friedman_frame(reports), out.friedman_csv)
     title = f"{p.study}: Friedman test, Nemenyi post-hoc, average ranks"
-    atomic_write_text(out.friedman_md, friedman_markdown(reports, title))
+    atomic_write_text(out.friedman_md, friedman_markdown(reports, title, aggregate))
     cd_figure(reports[0], out.cd)
     log.info(
         "summary %d rows, %d paired comparisons, Friedman on %s: %s",

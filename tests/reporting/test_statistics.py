@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from segbench.reporting.figures import cd_figure
+from segbench.reporting.notes import aggregation_note
 from segbench.reporting.statistics import (
+    add_table_note,
     common_losses,
     friedman_analysis,
     friedman_frame,
@@ -112,3 +114,48 @@ def test_friedman_uses_losses_common_to_every_block():
     assert common_losses(runs, "miou", ["dataset", "model", "fraction"]) == ["bad", "good", "mid"]
     rep = friedman_analysis(tidy, "miou")
     assert rep.ok and "ablation" not in rep.avg_ranks.index and rep.n_blocks == 4
+
+
+# ---------- issue #15: n = 1 cells, underpowered pairs, aggregation note in every header ----------
+
+
+def test_summary_single_replicate_shows_n1_not_a_zero_std():
+    tidy = make_tidy(seeds=(0,), folds=(0,))
+    s = summary_table(tidy, ["miou"], 100.0, n_boot=200)
+    assert (s["n"] == 1).all() and s["std"].isna().all()
+    md = summary_markdown(s, "Summary")
+    body = md[md.index("| dataset |") :]
+    assert "±" not in body and body.count("(n=1)") == len(s)
+    assert "one replicate: mean (n=1), no std" in md
+
+
+@pytest.mark.parametrize("aggregate", ["image", "dataset"])
+def test_statistics_headers_say_how_the_mean_is_formed(tidy, aggregate):
+    note = aggregation_note(aggregate)
+    s = summary_table(tidy, ["miou"], 100.0, n_boot=200)
+    md = summary_markdown(s, "Summary", aggregate=aggregate, replicate="seed")
+    assert md.startswith("### Summary\n\nHow a mean is formed: ") and note in md
+    assert "folds averaged per seed" in md
+    p = paired_table(tidy, ["miou"], 100.0)
+    assert note in paired_markdown(p, "Paired", aggregate=aggregate)
+    assert note in paired_markdown(p.iloc[0:0], "Paired", aggregate=aggregate)  # empty table too
+    rep = friedman_analysis(tidy, "miou")
+    assert note in friedman_markdown([rep], "F", aggregate=aggregate)
+    claims = "### Claims\n\n2 of 5 claims supported.\n\n| a |\n|---|\n| 1 |\n"
+    with_note = add_table_note(claims, aggregate, "means over paired runs")
+    assert with_note.startswith(f"### Claims\n\nHow a mean is formed: {note}; means over")
+    assert with_note.endswith("2 of 5 claims supported.\n\n| a |\n|---|\n| 1 |\n")
+    with pytest.raises(ValueError, match="evaluation.aggregate"):
+        summary_markdown(s, "Summary", aggregate="pixel")
+
+
+def test_paired_markdown_marks_underpowered_blocks():
+    small = make_tidy(seeds=(0,), folds=(0, 1, 2))  # 3 pairs per block: floor 0.25
+    p = paired_table(small, ["miou"], 100.0)
+    assert p["underpowered"].all() and (p["min_p_holm"] >= 0.25).all()
+    md = paired_markdown(p, "Paired")
+    assert "| min p |" in md and md.count("| underpowered |") == len(p)
+    big = make_tidy(seeds=(0, 1, 2), folds=(0, 1, 2))  # 9 pairs: 3 x 2/2^9 < 0.05
+    pb = paired_table(big, ["miou"], 100.0)
+    assert not pb["underpowered"].any()
+    assert "| underpowered |" not in paired_markdown(pb, "Paired")

@@ -72,3 +72,26 @@ def test_run_means_background():
 def test_format_mean_std():
     assert format_mean_std(0.45264, 0.00113, scale=100) == "45.26±0.11"
     assert format_mean_std(0.5, float("nan")) == "0.50"
+
+
+# ---------- a single replicate has no std (issue #15) ----------
+
+
+def test_summarize_single_replicate_std_is_nan_for_every_ddof():
+    """numpy gives std([x], ddof=0) = 0.0; one replicate has no spread, so the table says NaN."""
+    df = pd.DataFrame({"g": ["a", "a", "a", "b"], "seed": [0, 1, 2, 0], "v": [1.0, 2.0, 4.0, 5.0]})
+    folds = pd.DataFrame({"g": "c", "seed": 0, "fold": [0, 1, 2], "v": [1.0, 2.0, 3.0]})
+    for ddof in (0, 1):
+        out = summarize(df, ["g"], "v", ddof=ddof, n_boot=200).set_index("g")
+        assert out.loc["b", "n"] == 1 and np.isnan(out.loc["b", "std"])
+        assert out.loc["a", "std"] == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=ddof))
+        # unit=["seed"] with one seed: the folds are averaged into one replicate
+        one = summarize(folds, ["g"], "v", unit=["seed"], ddof=ddof, n_boot=200).iloc[0]
+        assert one["n"] == 1 and one["mean"] == 2.0 and np.isnan(one["std"])
+
+
+def test_format_mean_std_single_replicate_shows_n1_not_zero():
+    assert format_mean_std(0.45264, 0.0, scale=100, n=1) == "45.26 (n=1)"
+    assert format_mean_std(0.45264, float("nan"), scale=100, n=1) == "45.26 (n=1)"
+    assert format_mean_std(0.45264, 0.00113, scale=100, n=3) == "45.26±0.11"
+    assert format_mean_std(float("nan"), float("nan"), n=1) == "n/a"

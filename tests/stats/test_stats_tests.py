@@ -14,6 +14,7 @@ from segbench.stats import (
     friedman_nemenyi,
     holm,
     metric_higher_is_better,
+    min_attainable_p,
     nemenyi_q,
     paired_wilcoxon_holm,
     plot_cd_diagram,
@@ -199,3 +200,95 @@ def test_claims_validation(runs):
         )
     assert not metric_higher_is_better("hd95") and not metric_higher_is_better("mean_ece")
     assert metric_higher_is_better("miou") and metric_higher_is_better("nsd")
+
+
+# ---------- power floor of the exact Wilcoxon test (issue #15) ----------
+
+
+@pytest.mark.parametrize("n", range(3, 9))
+def test_min_attainable_p_is_scipy_on_all_positive_differences(n):
+    """2 / 2^n = scipy's two-sided exact p when every non-zero difference has the same sign."""
+    rng = np.random.default_rng(n)
+    d = rng.permutation(np.arange(1.0, n + 1.0)) * rng.uniform(0.5, 2.0)
+    ref = sps.wilcoxon(d, alternative="two-sided", zero_method="wilcox").pvalue
+    assert min_attainable_p(n) == pytest.approx(ref, rel=1e-12)
+    assert min_attainable_p(n) == pytest.approx(2.0 / 2.0**n, rel=1e-12)
+    # negative differences and dropped zeros (zero_method="wilcox") leave n, so the floor
+    assert sps.wilcoxon(np.r_[-d, 0.0, 0.0]).pvalue == pytest.approx(min_attainable_p(n))
+
+
+def test_min_attainable_p_bounds_every_p_and_edge_cases():
+    assert min_attainable_p(0) == 1.0 and min_attainable_p(1) == 1.0
+    assert min_attainable_p(5) == 0.0625
+    with pytest.raises(ValueError, match=">= 0"):
+        min_attainable_p(-1)
+    rng = np.random.default_rng(7)
+    for _ in range(300):  # ties and zeros included: p never goes below the floor of its n
+        n = int(rng.integers(2, 13))
+        d = rng.integers(-2, 5, n).astype(float)
+        nz = int(np.count_nonzero(d))
+        if nz == 0:
+            continue
+        p = sps.wilcoxon(d, zero_method="wilcox").pvalue
+        assert p >= min_attainable_p(nz) * (1 - 1e-12)
+    # Holm is non-decreasing in every raw p, so holm(floors) bounds holm(p) from below
+    for _ in range(200):
+        floors = rng.uniform(0, 0.2, 6)
+        p = floors + rng.uniform(0, 0.2, 6)
+        assert np.all(holm(p) >= holm(floors) - 1e-15)
+
+
+def test_paired_wilcoxon_reports_floor_and_underpowered(runs):
+    five = runs.query("dataset == 'covid' and fraction == '1' and seed == 0")  # 5 folds
+    out = paired_wilcoxon_holm(five, "loss", "miou", PAIR)
+    row = out[(out.loss_a == "caml") & (out.loss_b == "ce")].iloc[0]
+    assert row["n_pairs"] == 5 and row["n_nonzero"] == 5
+    assert row["p_value"] == pytest.approx(0.0625) and row["min_p"] == pytest.approx(0.0625)
+    np.testing.assert_allclose(out["min_p_holm"], holm(out["min_p"]))  # 6 pairs: 6 x 0.0625
+    assert row["min_p_holm"] == pytest.approx(6 * 0.0625)
+    assert out["underpowered"].all() and not out["significant"].any()
+    assert (out["p_holm"] >= out["min_p_holm"] - 1e-12).all()
+    fifteen = runs.query("dataset == 'covid' and fraction == '1'")
+    out15 = paired_wilcoxon_holm(fifteen, "loss", "miou", PAIR)
+    assert not out15["underpowered"].any()
+    assert out15["min_p"].to_numpy() == pytest.approx(2.0 / 2.0**15)
+
+
+def test_claims_underpowered_verdict_states_min_attainable_p(runs):
+    five = runs.query("dataset == 'covid' and fraction == '1' and seed == 0")  # 5 pairs
+    one = evaluate_claims(five, [{"id": "a", "better": "caml", "than": "ce", "metric": "miou"}])
+    r = one.iloc[0]
+    assert r["direction_ok"] and not r["supported"] and r["underpowered"]
+    assert r["n_nonzero"] == 5 and r["min_p"] == 0.0625 and r["min_p_holm"] == 0.0625
+    assert r["verdict"] == "underpowered (min attainable p 0.0625)"
+    # two comparisons in the family: Holm doubles the smallest floor; the opposite claim too
+    two = evaluate_claims(
+        five,
+        [
+            {"id": "a", "better": "caml", "than": "ce", "metric": "miou"},
+            {"id": "b", "better": "ce", "than": "caml", "metric": "miou"},
+        ],
+    )
+    np.testing.assert_allclose(two["min_p_holm"], [0.125, 0.125])
+    assert list(two["verdict"]) == [
+        "underpowered (min attainable p 0.0625, Holm 0.125)",
+        "opposite, underpowered (min attainable p 0.0625, Holm 0.125)",
+    ]
+    # enough pairs: the same claim is decided by the data again
+    full = evaluate_claims(runs, [{"id": "a", "better": "caml", "than": "ce", "metric": "miou"}])
+    assert full.iloc[0]["verdict"] == "supported" and not full.iloc[0]["underpowered"]
+
+
+def test_claims_not_significant_only_when_significance_was_attainable():
+    """10 pairs (floor 0.002) with mixed signs: 'not significant', not 'underpowered'."""
+    rows = []
+    diffs = [0.03, -0.02, 0.01, -0.04, 0.05, 0.02, -0.01, 0.015, -0.025, 0.035]
+    for fold, d in enumerate(diffs):
+        base = {"dataset": "d", "model": "m", "fraction": "1", "seed": 0, "fold": fold}
+        rows += [{**base, "loss": "x", "miou": 0.5 + d}, {**base, "loss": "y", "miou": 0.5}]
+    out = evaluate_claims(
+        pd.DataFrame(rows), [{"id": "c", "better": "x", "than": "y", "metric": "miou"}]
+    )
+    r = out.iloc[0]
+    assert r["p_holm"] >= 0.05 and r["min_p_holm"] < 0.05 and not r["underpowered"]
+    assert r["verdict"] == "not significant"

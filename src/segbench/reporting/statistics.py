@@ -12,6 +12,14 @@
 Conventions: see :mod:`segbench.reporting.common` (diverged runs counted and excluded; overlap
 metrics scaled by ``scale``; direction from the metric name). Means and differences in these
 tables are in the scaled units (percent for IoU / Dice / NSD when ``scale = 100``).
+
+Every Markdown table opens with :func:`table_note`: how a run's value is aggregated
+(:func:`segbench.reporting.notes.aggregation_note` of ``evaluation.aggregate``) and what the
+table's mean is over. A cell with one replicate shows ``mean (n=1)`` and no std (the papers
+never give a ± over one run; 0 would read as perfect reproducibility). A paired comparison whose
+smallest attainable Holm-adjusted p (``min_p_holm``, :func:`segbench.stats.min_attainable_p`:
+``2 / 2^n`` for ``n`` non-zero pairs) is ``>= alpha`` is marked ``underpowered``, not "not
+significant": no outcome of so few pairs could have been significant.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from segbench.reporting.common import (
     replicate_unit,
     run_counts,
 )
+from segbench.reporting.notes import aggregation_note
 from segbench.reporting.tables import frame_to_markdown
 from segbench.stats import (
     PAIR_KEYS,
@@ -66,6 +75,29 @@ def _sort_cells(df: pd.DataFrame, loss_order: Sequence[str] | None = None) -> pd
         keys.append("_loss")
     tmp = tmp.sort_values(keys, kind="stable")
     return tmp.drop(columns=keys).reset_index(drop=True)
+
+
+def table_note(aggregate: str, mean_over: str) -> str:
+    """The header sentence of a statistics table: run-level aggregation + what a mean is over.
+
+    Args:
+        aggregate: ``evaluation.aggregate`` (``"image"`` or ``"dataset"``).
+        mean_over: what the table averages those run values over, e.g. ``"the seeds and folds of
+            a cell"``.
+
+    Returns:
+        ``"How a mean is formed: <aggregation note>; <mean_over>."`` (ends with a blank line).
+    """
+    return f"How a mean is formed: {aggregation_note(aggregate)}; {mean_over}.\n\n"
+
+
+def add_table_note(markdown: str, aggregate: str, mean_over: str) -> str:
+    """Insert :func:`table_note` after the ``### title`` line of ``markdown`` (or in front)."""
+    note = table_note(aggregate, mean_over)
+    head, sep, rest = markdown.partition("\n\n")
+    if head.startswith("#") and sep:
+        return f"{head}\n\n{note}{rest}"
+    return note + markdown
 
 
 # ------------------------------------------------------------------------------------ summary
@@ -115,15 +147,27 @@ def summary_table(
     return out
 
 
-def summary_markdown(summary: pd.DataFrame, title: str) -> str:
-    """One row per cell; per metric ``mean±std [ci_lo, ci_hi]`` (n replicates, diverged)."""
+def summary_markdown(
+    summary: pd.DataFrame, title: str, aggregate: str = "image", replicate: str = "run"
+) -> str:
+    """One row per cell; per metric ``mean±std [ci_lo, ci_hi]`` (n replicates, diverged).
+
+    A cell with one replicate reads ``mean (n=1)`` (no std, no CI). ``aggregate``
+    (``evaluation.aggregate``, schema default ``"image"``) and ``replicate`` (``report.replicate``)
+    only word the header note.
+    """
+    if replicate == "seed":
+        spread = "the seeds of a cell (folds averaged per seed)"
+    else:
+        spread = "the (seed, fold) runs of a cell"
     rows = []
     for key, g in summary.groupby(CELL_KEYS, sort=False):
         row = dict(zip(CELL_KEYS, key, strict=True))
         for _, r in g.iterrows():
             info = metric_info(r["metric"])
             d = info.digits
-            text = format_mean_std(r["mean"], r["std"], digits=d)
+            n = None if pd.isna(r["n"]) else int(r["n"])
+            text = format_mean_std(r["mean"], r["std"], digits=d, n=n)
             if not np.isnan(r["ci_lo"]):
                 text += f" [{r['ci_lo']:.{d}f}, {r['ci_hi']:.{d}f}]"
             row[info.label] = text
@@ -132,7 +176,12 @@ def summary_markdown(summary: pd.DataFrame, title: str) -> str:
         row["diverged"] = int(g["n_diverged"].iloc[0])
         rows.append(row)
     table = pd.DataFrame(rows)
-    return f"### {title}\n\n" + frame_to_markdown(table)
+    note = table_note(
+        aggregate,
+        f"mean ± sample std (ddof = 1) over {spread}; a cell with one replicate: mean (n=1), "
+        "no std",
+    )
+    return f"### {title}\n\n{note}" + frame_to_markdown(table)
 
 
 # ------------------------------------------------------------------------------------- paired
@@ -191,25 +240,41 @@ def paired_table(
     return out.loc[order].reset_index(drop=True)
 
 
-def paired_markdown(paired: pd.DataFrame, title: str, alpha: float = 0.05) -> str:
-    """The paired table with rounded numbers; significant rows (p_holm < alpha) marked."""
+def paired_markdown(
+    paired: pd.DataFrame, title: str, alpha: float = 0.05, aggregate: str = "image"
+) -> str:
+    """The paired table with rounded numbers; significant rows (p_holm < alpha) marked ``*``.
+
+    ``min p`` is the smallest Holm-adjusted p the block could reach with its numbers of
+    non-zero pairs (``min_p_holm``); a row whose ``min p >= alpha`` is marked ``underpowered``
+    instead of being read as "not significant". ``aggregate``: ``evaluation.aggregate`` (header).
+    """
+    mean_over = (
+        "mean_a / mean_b / mean_diff are means over the (seed, fold) runs both losses completed"
+    )
+    head = f"### {title}\n\n{table_note(aggregate, mean_over)}"
     if paired.empty:
-        return f"### {title}\n\nNo block has two losses with paired runs: nothing to compare.\n"
+        return f"{head}No block has two losses with paired runs: nothing to compare.\n"
     cols = [*BLOCK_KEYS, "metric", "loss_a", "loss_b", "n_pairs", "mean_a", "mean_b"]
-    cols += ["mean_diff", "rank_biserial", "p_value", "p_holm", "better"]
-    t = paired[cols].copy()
-    t["sig."] = np.where(paired["p_holm"] < alpha, "*", "")
+    cols += ["mean_diff", "rank_biserial", "p_value", "p_holm", "min_p_holm", "better"]
+    t = paired[cols].copy().rename(columns={"min_p_holm": "min p"})
+    under = paired["underpowered"].fillna(False).astype(bool).to_numpy()
+    t["sig."] = np.where(paired["p_holm"] < alpha, "*", np.where(under, "underpowered", ""))
     for c in ("mean_a", "mean_b", "mean_diff"):
         t[c] = t[c].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
     for c in ("rank_biserial", "p_value", "p_holm"):
         t[c] = t[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    t["min p"] = t["min p"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    n_under = int(under.sum())
     note = (
         f"Two-sided Wilcoxon signed-rank tests on runs paired by (seed, fold); Holm's correction "
-        f"within each (dataset, model, fraction, metric); * = p_holm < {alpha}. With n pairs the "
-        f"smallest two-sided p is 2/2^n (n = 5: 0.0625), so small studies cannot reach "
-        f"significance.\n\n"
+        f"within each (dataset, model, fraction, metric); * = p_holm < {alpha}. With n non-zero "
+        f"paired differences the smallest two-sided p is 2/2^n (n = 5: 0.0625); min p = the "
+        f"smallest Holm-adjusted p the block could reach with its pairs; 'underpowered' "
+        f"({n_under} of {len(t)} rows) = min p >= {alpha}: not significant whatever the "
+        f"results.\n\n"
     )
-    return f"### {title}\n\n{note}" + frame_to_markdown(t)
+    return f"{head}{note}" + frame_to_markdown(t)
 
 
 # ----------------------------------------------------------------------------------- friedman
@@ -316,9 +381,18 @@ def friedman_frame(reports: Sequence[FriedmanReport]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def friedman_markdown(reports: Sequence[FriedmanReport], title: str) -> str:
-    """Average ranks, the Friedman test and the Nemenyi p-values per metric."""
-    out = [f"### {title}\n"]
+def friedman_markdown(
+    reports: Sequence[FriedmanReport], title: str, aggregate: str = "image"
+) -> str:
+    """Average ranks, the Friedman test and the Nemenyi p-values per metric.
+
+    ``aggregate``: ``evaluation.aggregate`` (header note).
+    """
+    mean_over = (
+        "each block's value of a loss is the mean over its completed (seed, fold) runs, ranks are "
+        "averaged over blocks"
+    )
+    out = [f"### {title}\n", table_note(aggregate, mean_over).rstrip("\n") + "\n"]
     for r in reports:
         info = metric_info(r.metric)
         out.append(f"#### {info.label}\n")
@@ -342,6 +416,7 @@ def friedman_markdown(reports: Sequence[FriedmanReport], title: str) -> str:
 __all__ = [
     "BLOCK_KEYS",
     "FriedmanReport",
+    "add_table_note",
     "common_losses",
     "friedman_analysis",
     "friedman_frame",
@@ -350,4 +425,5 @@ __all__ = [
     "paired_table",
     "summary_markdown",
     "summary_table",
+    "table_note",
 ]

@@ -5,6 +5,7 @@ Pure functions on pandas DataFrames (one row per run, or per run and class)::
     runs = run_means(tidy, "iou", name="miou")                  # per-run mIoU
     summarize(runs, by=[...], value="miou", unit=None)          # mean, std (ddof=1), n, CI
     paired_wilcoxon_holm(runs, "loss", "miou", PAIR_KEYS)       # pairwise, Holm-corrected
+    min_attainable_p(5)                                         # 0.0625: the test's floor
     stat, p, posthoc, ranks = friedman_nemenyi(runs, blocks=["dataset"])
     cd = critical_difference(ranks, n_datasets); plot_cd_diagram(ranks, cd, "cd.png")
     evaluate_claims(runs, claims)                               # the claims table
@@ -15,7 +16,13 @@ rank-biserial effect size are hand-written (see :mod:`.paired`).
 
 from segbench.stats.cd_diagram import cd_sig_matrix, plot_cd_diagram
 from segbench.stats.claims import LOWER_IS_BETTER, evaluate_claims, metric_higher_is_better
-from segbench.stats.paired import holm, paired_wilcoxon_holm, rank_biserial, wilcoxon_paired
+from segbench.stats.paired import (
+    holm,
+    min_attainable_p,
+    paired_wilcoxon_holm,
+    rank_biserial,
+    wilcoxon_paired,
+)
 from segbench.stats.ranking import (
     FriedmanResult,
     average_ranks,
@@ -48,6 +55,7 @@ __all__ = [
     "friedman_nemenyi",
     "holm",
     "metric_higher_is_better",
+    "min_attainable_p",
     "nemenyi_q",
     "paired_wilcoxon_holm",
     "plot_cd_diagram",

@@ -28,6 +28,14 @@ pairing). Verdict: ``supported`` when the mean difference is in the claimed dire
 ``p_holm < alpha``; ``contradicted`` when it is significant the other way; otherwise
 ``not significant`` (claimed direction), ``opposite, not significant`` or ``no difference``
 (mean difference exactly 0); ``no data`` when no paired cell exists.
+
+Power floor: with ``n`` non-zero paired differences the two-sided exact Wilcoxon test cannot go
+below ``min_p = 2 / 2^n`` (:func:`~segbench.stats.paired.min_attainable_p`; 0.0625 for 5 pairs,
+0.25 for 3). ``min_p_holm`` is Holm's adjustment of the family's floors, a lower bound of
+``p_holm`` (Holm is monotone in every raw p). When ``min_p_holm >= alpha`` the comparison could
+not be significant whatever the runs showed, so instead of ``not significant`` the verdict is
+``underpowered (min attainable p 0.0625)`` (``..., Holm 0.125)`` when the adjustment raises it;
+``opposite, underpowered (...)`` against the claimed direction) and ``underpowered`` is True.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ MODES: tuple[str, ...] = ("best_of", "each")
 COLUMNS: tuple[str, ...] = (
     "id", "text", "metric", "better", "than", "n_pairs", "mean_better", "mean_than",
     "mean_diff", "rank_biserial", "statistic", "p_value", "p_holm", "direction_ok",
-    "supported", "verdict", "claim_supported",
+    "supported", "verdict", "claim_supported", "n_nonzero", "min_p", "min_p_holm", "underpowered",
 )  # fmt: skip
 
 
@@ -66,6 +74,14 @@ def metric_higher_is_better(metric: str) -> bool:
         if name.startswith(prefix) and name[len(prefix) :] in LOWER_IS_BETTER:
             return False
     return name not in LOWER_IS_BETTER
+
+
+def underpowered_text(min_p: float, min_p_holm: float) -> str:
+    """``"min attainable p 0.0625"`` (``", Holm 0.125"`` added when the adjustment raises it)."""
+    text = f"min attainable p {min_p:.3g}"
+    if not np.isclose(min_p_holm, min_p, rtol=1e-9, atol=0.0):
+        text += f", Holm {min_p_holm:.3g}"
+    return text
 
 
 def _canon(col: str, value: Any) -> str:
@@ -133,7 +149,10 @@ def evaluate_claims(
         DataFrame with columns :data:`COLUMNS`: ``than`` is the resolved competitor,
         ``mean_diff`` = mean of paired ``better - than``, ``direction_ok`` whether that sign
         matches the claim, ``supported`` per comparison, ``claim_supported`` for the whole
-        claim (all its comparisons supported).
+        claim (all its comparisons supported), ``n_nonzero`` (non-zero differences, the test's
+        n), ``min_p`` (smallest attainable two-sided p with that n), ``min_p_holm`` (Holm over
+        the floors of the family) and ``underpowered`` (not significant and
+        ``min_p_holm >= alpha``: no outcome of these pairs could have been significant).
 
     Raises:
         ValueError: on malformed claims, unknown losses or columns, or duplicated
@@ -183,6 +202,8 @@ def evaluate_claims(
                     "rank_biserial": s["rank_biserial"],
                     "statistic": s["statistic"],
                     "p_value": s["p_value"] if s["n_pairs"] else np.nan,
+                    "n_nonzero": s["n_nonzero"],
+                    "min_p": s["min_p"],
                     "_hib": hib,
                 }
             )
@@ -193,34 +214,43 @@ def evaluate_claims(
     out = pd.DataFrame(rows)
     if out.empty:
         return pd.DataFrame(columns=list(COLUMNS))
-    for col in ("mean_better", "mean_than", "mean_diff", "rank_biserial", "statistic", "p_value"):
+    for col in (
+        "mean_better", "mean_than", "mean_diff", "rank_biserial", "statistic", "p_value", "min_p",
+        "n_nonzero",
+    ):  # fmt: skip
         if col not in out:
             out[col] = np.nan
     out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
+    out["n_nonzero"] = out["n_nonzero"].fillna(0).astype(int)
     out["p_holm"] = holm(out["p_value"].to_numpy(dtype=np.float64))
+    # a lower bound of p_holm: Holm is non-decreasing in every raw p (module docstring)
+    out["min_p_holm"] = holm(out["min_p"].to_numpy(dtype=np.float64))
     hib_col = out["_hib"] if "_hib" in out else pd.Series(True, index=out.index)
     sign = np.where(hib_col.fillna(True).astype(bool), 1.0, -1.0)
     diff = out["mean_diff"].to_numpy(dtype=np.float64) * sign
     out["direction_ok"] = diff > 0
     significant = out["p_holm"].to_numpy() < alpha
     out["supported"] = out["direction_ok"] & significant
-    verdict = np.where(
-        out["n_pairs"].to_numpy() == 0,
-        "no data",
-        np.where(
-            out["supported"],
-            "supported",
-            np.where(
-                significant & (diff < 0),
-                "contradicted",
-                np.where(
-                    out["direction_ok"],
-                    "not significant",
-                    np.where(diff == 0, "no difference", "opposite, not significant"),
-                ),
-            ),
-        ),
-    )
-    out["verdict"] = verdict
+    has_data = out["n_pairs"].to_numpy() > 0
+    floor = out["min_p_holm"].to_numpy(dtype=np.float64)
+    out["underpowered"] = has_data & ~significant & (floor >= alpha)
+    verdicts = []
+    for i in range(len(out)):
+        if not has_data[i]:
+            verdicts.append("no data")
+        elif out["supported"].iloc[i]:
+            verdicts.append("supported")
+        elif significant[i] and diff[i] < 0:
+            verdicts.append("contradicted")
+        elif diff[i] == 0:
+            verdicts.append("no difference")
+        else:
+            side = "" if out["direction_ok"].iloc[i] else "opposite, "
+            if out["underpowered"].iloc[i]:
+                why = underpowered_text(float(out["min_p"].iloc[i]), float(floor[i]))
+                verdicts.append(f"{side}underpowered ({why})")
+            else:
+                verdicts.append(f"{side}not significant")
+    out["verdict"] = verdicts
     out["claim_supported"] = out.groupby("id", sort=False)["supported"].transform("all")
     return out[list(COLUMNS)].reset_index(drop=True)

@@ -9,10 +9,23 @@ without ties, as scipy's ``method="auto"`` chooses).
 Hand-written here (scipy has neither): :func:`holm` (Holm 1979 step-down adjustment, checked
 against statsmodels in the tests) and :func:`rank_biserial` (matched-pairs rank-biserial
 correlation, Kerby 2014), because adding a dependency for ten lines is not worth it.
+
+**Power floor.** With ``n`` non-zero differences the two-sided exact signed-rank test can reach no
+p below ``2 / 2^n`` (every difference of one sign: the most extreme of the ``2^n`` equally likely
+sign patterns, counted in both tails), e.g. 0.0625 for 5 pairs and 0.25 for 3, so such a
+comparison can never be significant at 0.05. :func:`min_attainable_p` gives that floor by calling
+the very test the tables use (:func:`wilcoxon_paired`) on ``n`` all-positive differences of
+distinct size; convention: ``n`` counts the non-zero differences only (``zero_method="wilcox"``
+drops zeros), ties do not change it. Above 50 pairs scipy's ``method="auto"`` uses the normal
+approximation, and so does the floor. Holm's adjusted p-values are non-decreasing in every raw
+p-value (closed testing with Bonferroni local tests: ``p_i^adj = max_{J ∋ i} min(1, |J| min_J p_j)``,
+Holm 1979), so ``holm(floors)`` bounds each adjusted p from below: a comparison whose
+``min_p_holm >= alpha`` cannot be significant whatever its data ("underpowered").
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 from collections.abc import Sequence
@@ -97,6 +110,33 @@ def wilcoxon_paired(
     return float(res.statistic), float(res.pvalue)
 
 
+@functools.lru_cache(maxsize=256)
+def min_attainable_p(n_nonzero: int) -> float:
+    """Smallest two-sided p :func:`wilcoxon_paired` can return with ``n_nonzero`` non-zero pairs.
+
+    Computed with the same scipy call on the differences ``1, 2, ..., n`` (all positive, no
+    ties): ``2 / 2^n`` under the exact null distribution scipy uses up to 50 pairs
+    (Wilcoxon 1945; e.g. n = 5: 0.0625), the normal approximation above. ``n_nonzero = 0``
+    gives 1.0 (every difference zero: :func:`wilcoxon_paired` returns p = 1).
+
+    Args:
+        n_nonzero: number of non-zero paired differences (zeros are dropped by the test).
+
+    Returns:
+        The floor of the p-value.
+
+    Raises:
+        ValueError: for a negative ``n_nonzero``.
+    """
+    n = int(n_nonzero)
+    if n < 0:
+        raise ValueError(f"n_nonzero must be >= 0, got {n_nonzero}")
+    if n == 0:
+        return 1.0
+    d = np.arange(1.0, n + 1.0)
+    return wilcoxon_paired(d, np.zeros(n))[1]
+
+
 def paired_matrix(
     df: pd.DataFrame, loss_col: str, value: str, pair_on: Sequence[str]
 ) -> pd.DataFrame:
@@ -119,13 +159,19 @@ def paired_matrix(
 
 
 def compare_pair(wide: pd.DataFrame, a: str, b: str) -> dict:
-    """Paired statistics of losses ``a`` vs ``b`` on the cells where both have a value."""
+    """Paired statistics of losses ``a`` vs ``b`` on the cells where both have a value.
+
+    ``n_nonzero`` counts the non-zero differences (the test's sample size), ``min_p`` is their
+    :func:`min_attainable_p` (NaN without pairs).
+    """
     both = wide[[a, b]].dropna()
     x, y = both[a].to_numpy(np.float64), both[b].to_numpy(np.float64)
     stat, p = wilcoxon_paired(x, y)
     d = x - y
+    n_nonzero = int(np.count_nonzero(d))
     return {
         "n_pairs": int(len(both)),
+        "n_nonzero": n_nonzero,
         "mean_a": float(x.mean()) if len(both) else float("nan"),
         "mean_b": float(y.mean()) if len(both) else float("nan"),
         "mean_diff": float(d.mean()) if len(both) else float("nan"),
@@ -133,6 +179,7 @@ def compare_pair(wide: pd.DataFrame, a: str, b: str) -> dict:
         "statistic": stat,
         "p_value": p,
         "rank_biserial": rank_biserial(d),
+        "min_p": min_attainable_p(n_nonzero) if len(both) else float("nan"),
     }
 
 
@@ -163,7 +210,10 @@ def paired_wilcoxon_holm(
         One row per group and unordered pair ``(loss_a, loss_b)``: ``by`` columns, ``loss_a``,
         ``loss_b``, ``n_pairs``, ``mean_a``, ``mean_b``, ``mean_diff`` (a - b), ``median_diff``,
         ``statistic`` (scipy's: the smaller signed-rank sum for two-sided), ``p_value``,
-        ``p_holm``, ``rank_biserial`` (positive: a > b), ``significant`` (``p_holm < alpha``).
+        ``p_holm``, ``rank_biserial`` (positive: a > b), ``significant`` (``p_holm < alpha``),
+        ``n_nonzero`` (non-zero differences), ``min_p`` (:func:`min_attainable_p`),
+        ``min_p_holm`` (Holm over the family's ``min_p``: the smallest ``p_holm`` attainable)
+        and ``underpowered`` (``min_p_holm >= alpha``: cannot be significant whatever the data).
 
     Raises:
         ValueError: on missing columns, unknown ``losses`` or duplicated (cell, loss) rows.
@@ -192,12 +242,16 @@ def paired_wilcoxon_holm(
                 {**dict(zip(by, key, strict=True)), "loss_a": a, "loss_b": b, **stats}
             )
         adj = holm([r["p_value"] for r in group_rows])
-        for r, p_adj in zip(group_rows, adj, strict=True):
+        adj_min = holm([r["min_p"] for r in group_rows])
+        for r, p_adj, p_min in zip(group_rows, adj, adj_min, strict=True):
             r["p_holm"] = float(p_adj)
             r["significant"] = bool(p_adj < alpha)
+            r["min_p_holm"] = float(p_min)
+            r["underpowered"] = bool(p_min >= alpha)
         rows.extend(group_rows)
     columns = [
         *by, "loss_a", "loss_b", "n_pairs", "mean_a", "mean_b", "mean_diff", "median_diff",
-        "statistic", "p_value", "p_holm", "rank_biserial", "significant",
+        "statistic", "p_value", "p_holm", "rank_biserial", "significant", "n_nonzero", "min_p",
+        "min_p_holm", "underpowered",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)

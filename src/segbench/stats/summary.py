@@ -13,6 +13,11 @@ Reporting protocols of the papers (what one "+-" means):
   of each seed are averaged first), ``ddof=1``.
 * Papers 002, 003, 004: mean +- std over independent runs (002: the 5 best of 25 runs; 003 and
   004: 3 runs); ddof is not stated; we use ``ddof=1`` and ``unit=None`` (one row = one run).
+
+A single replicate has no spread: its std is NaN (written as an empty CSV cell), never 0, for
+every ``ddof`` (``ddof=0`` would otherwise give 0.0), and :func:`format_mean_std` writes
+``"45.26 (n=1)"``: the papers never report a +- over one run, so a 0 would read as "perfectly
+reproducible". Our choice, stated in the tables' headers.
 """
 
 from __future__ import annotations
@@ -147,8 +152,8 @@ def summarize(
             :func:`bootstrap_ci` (default 10 000 percentile resamples, 95 %, seed 0).
 
     Returns:
-        ``by`` columns + ``mean``, ``std`` (NaN when n <= ddof), ``n`` (replicates with a
-        value), ``n_nan`` (replicates whose value was NaN, skipped), ``ci_lo``, ``ci_hi``.
+        ``by`` columns + ``mean``, ``std`` (NaN when n <= ddof and for a single replicate,
+        whatever ``ddof``: one value has no spread), ``n`` (replicates with a value), ``n_nan`` (replicates whose value was NaN, skipped), ``ci_lo``, ``ci_hi``.
 
     Raises:
         ValueError: on missing columns or a non-numeric ``value``.
@@ -173,7 +178,7 @@ def summarize(
             {
                 **dict(zip(by, key, strict=True)),
                 "mean": float(finite.mean()) if n else float("nan"),
-                "std": float(finite.std(ddof=ddof)) if n > ddof else float("nan"),
+                "std": float(finite.std(ddof=ddof)) if n > max(ddof, 1) else float("nan"),
                 "n": int(n),
                 "n_nan": int(vals.size - n),
                 "ci_lo": lo,
@@ -183,10 +188,25 @@ def summarize(
     return pd.DataFrame(rows, columns=[*by, "mean", "std", "n", "n_nan", "ci_lo", "ci_hi"])
 
 
-def format_mean_std(mean: float, std: float, *, scale: float = 1.0, digits: int = 2) -> str:
-    """``"45.26±0.11"``-style cell text (``scale=100`` for percentages as in paper 000)."""
+def format_mean_std(
+    mean: float, std: float, *, scale: float = 1.0, digits: int = 2, n: int | None = None
+) -> str:
+    """``"45.26±0.11"``-style cell text (``scale=100`` for percentages as in paper 000).
+
+    Args:
+        mean, std: the statistics (NaN std: no ``±`` part).
+        scale: factor applied to both (100 for percent).
+        digits: decimals.
+        n: number of replicates, when known. ``n == 1`` writes ``"45.26 (n=1)"`` whatever
+            ``std`` is (a std over one replicate is undefined, not 0).
+
+    Returns:
+        The cell text; ``"n/a"`` for a NaN mean.
+    """
     if np.isnan(mean):
         return "n/a"
+    if n is not None and int(n) == 1:
+        return f"{mean * scale:.{digits}f} (n=1)"
     if np.isnan(std):
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
