@@ -63,6 +63,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("mdice", "dice", "mDSC", True, 2),
         MetricInfo("mnsd", "nsd", "mNSD", True, 2),
         MetricInfo("mhd95", "hd95", "mHD95 (px)", False, 2),
+        MetricInfo("mhd", "hd", "mHD (px)", False, 2),
         MetricInfo("nll", None, "NLL", False, 4),
         MetricInfo("ece", None, "ECE", False, 4),
         MetricInfo("mce", None, "MCE", False, 4),
@@ -71,7 +72,7 @@ METRICS: dict[str, MetricInfo] = {
 }
 """Run-level metrics in table order."""
 
-CLASS_METRICS = {"iou": "miou", "dice": "mdice", "nsd": "mnsd", "hd95": "mhd95"}
+CLASS_METRICS = {"iou": "miou", "dice": "mdice", "nsd": "mnsd", "hd95": "mhd95", "hd": "mhd"}
 """Per-class column -> its run-level mean."""
 
 

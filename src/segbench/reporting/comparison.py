@@ -219,7 +219,8 @@ def comparison_markdown(df: pd.DataFrame, title: str, aggregate: str = "image") 
 CLAIM_TABLE_COLUMNS = [
     "id", "text", "metric", "better", "than", "n_pairs", "mean_better", "mean_than",
     "mean_diff", "rank_biserial", "statistic", "p_value", "p_holm", "direction_ok",
-    "supported", "verdict", "claim_supported", "note",
+    "supported", "verdict", "claim_supported", "n_nonzero", "min_p", "min_p_holm", "underpowered",
+    "note",
 ]  # fmt: skip
 
 
@@ -295,6 +296,7 @@ def claims_table(
                     "verdict": "not evaluated",
                     "supported": False,
                     "claim_supported": False,
+                    "underpowered": False,
                     "note": notes[cid],
                 }
             )
@@ -328,9 +330,9 @@ def claims_markdown(df: pd.DataFrame, title: str, alpha: float = 0.05) -> str:
         f"runs). Comparisons by verdict: {tally}.\n\n"
     )
     cols = ["id", "metric", "better", "than", "n_pairs", "mean_better", "mean_than"]
-    cols += ["mean_diff", "rank_biserial", "p_holm", "verdict", "note", "text"]
+    cols += ["mean_diff", "rank_biserial", "p_holm", "min_p_holm", "verdict", "note", "text"]
     t = df[cols].copy()
-    for c in ("mean_better", "mean_than", "mean_diff", "rank_biserial", "p_holm"):
+    for c in ("mean_better", "mean_than", "mean_diff", "rank_biserial", "p_holm", "min_p_holm"):
         t[c] = t[c].map(_fmt_num)
     return f"### {title}\n\n{head}" + frame_to_markdown(t)
 
