@@ -1,26 +1,112 @@
 """K-fold cross-validation splits with nested training fractions (nnU-Net-style JSON).
 
-Folds come from scikit-learn (``KFold`` or, when the dataset has groups, ``GroupKFold`` with
-shuffling) over the sorted sample ids, so the same seed always gives byte-identical files. In
-fold ``k`` the test part is fold ``k``; a ``val_fraction`` share of the remaining groups is the
-validation part (``GroupShuffleSplit``); the rest is training. Training fractions are nested:
-one permutation of the training ids per fold (seeded by ``(seed, fold)``), and fraction ``f``
-takes its first ``ceil(f * n_train)`` ids, so 1/8 is inside 1/4 inside 1/2 inside the full set.
+Default protocol. Folds come from scikit-learn (``KFold`` or, when the dataset has groups,
+``GroupKFold`` with shuffling) over the sorted sample ids, so the same seed always gives
+byte-identical files. In fold ``k`` the test part is fold ``k``; a ``val_fraction`` share of the
+remaining groups is the validation part (``GroupShuffleSplit``); the rest is training. Training
+fractions are nested: one permutation of the training ids per fold (seeded by ``(seed, fold)``),
+and fraction ``f`` takes its first ``ceil(f * n_train)`` ids, so 1/8 is inside 1/4 inside 1/2
+inside the full set.
+
+Options for protocols k-fold over all samples cannot express (all off by default, and then the
+file is byte-identical to what the default protocol always wrote):
+
+- ``test_groups`` / ``val_groups`` (group-count folds): one seeded permutation ``P`` of the
+  sorted groups; fold ``k`` tests on groups ``P[k t : (k+1) t]`` and validates on groups
+  ``P[K t + k v : K t + (k+1) v]`` (``K`` folds, ``t`` / ``v`` groups per fold), so the test
+  parts of the folds are disjoint, the validation parts are disjoint, and no validation group is
+  ever a test group of another fold; every other group is training. ``val_fraction`` is then
+  unused (``null`` in the file). Paper 000's Drosophila protocol: 16 validation and 16 test
+  patches per fold = the 16 tiles of one section each (Yokoi & Hotta, 000 l.127).
+- ``train_only`` (a pool of samples that may only be trained on, e.g. random crops the recipe
+  materialised, ``recipe.train_only`` in the prepared sidecar): validation and test take only
+  the other samples; training takes only pool samples of the training groups.
+- ``train_samples`` ``n``: training keeps exactly ``n`` of its candidates, drawn round-robin over
+  the training groups (groups and each group's members in a ``(seed, fold, 1)``-seeded order),
+  so every training group gives ``floor(n / G)`` or ``ceil(n / G)`` samples (paper 000: "48
+  training patches (multiple random crops per image)", 000 l.127). Fractions are then nested
+  subsets of these ``n``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from segbench.paths import fmt_fraction
 
+SPLIT_OPTIONS = ("test_groups", "val_groups", "train_samples")
+"""Keys of a ``split`` option dict (registry recipe parameter ``split``, recorded in the prepared
+sidecar's ``recipe.split``; see :func:`split_options`)."""
+
 
 class SplitError(ValueError):
     """The dataset cannot be split as asked (e.g. more folds than samples)."""
+
+
+def check_split_options(options: Mapping[str, Any] | None, where: str) -> dict[str, int]:
+    """Validate a ``split`` option dict (keys :data:`SPLIT_OPTIONS`, positive ints).
+
+    ``test_groups`` and ``val_groups`` go together (both or neither).
+
+    Raises:
+        SplitError: naming ``where``, the key and the value.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise SplitError(f"{where}: split options must be a mapping, got {options!r}")
+    unknown = sorted(set(options) - set(SPLIT_OPTIONS))
+    if unknown:
+        raise SplitError(f"{where}: unknown split option(s) {unknown}; allowed: {list(SPLIT_OPTIONS)}")
+    out: dict[str, int] = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SplitError(f"{where}: split option {key!r} must be a positive int, got {value!r}")
+        out[key] = int(value)
+    if ("test_groups" in out) != ("val_groups" in out):
+        raise SplitError(f"{where}: split options 'test_groups' and 'val_groups' go together, got {dict(options)}")
+    return out
+
+
+def split_options(meta: Mapping[str, Any] | None, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Split options of a prepared dataset: its sidecar's ``recipe.split`` and
+    ``recipe.train_only``, with a study's ``spec["split"]`` (if the workflow passes one) taking
+    precedence key by key.
+
+    Returns:
+        keyword arguments for :func:`make_splits` (``test_groups``, ``val_groups``,
+        ``train_samples``, ``train_only``), only those that are set.
+    """
+    recipe = dict((meta or {}).get("recipe") or {})
+    name = (meta or {}).get("name", "")
+    opts: dict[str, Any] = dict(check_split_options(recipe.get("split"), f"dataset {name!r} sidecar"))
+    opts.update(check_split_options((spec or {}).get("split"), f"dataset {name!r} study split"))
+    if recipe.get("train_only"):
+        opts["train_only"] = [str(i) for i in recipe["train_only"]]
+    return opts
+
+
+def _round_robin(members: dict[str, list[str]], n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` samples taken one per group in turn (groups and members in ``rng`` order)."""
+    order = [sorted(members)[i] for i in rng.permutation(len(members))]
+    shuffled = {g: [members[g][i] for i in rng.permutation(len(members[g]))] for g in order}
+    picked: list[str] = []
+    depth = 0
+    while len(picked) < n:
+        for g in order:
+            if depth < len(shuffled[g]):
+                picked.append(shuffled[g][depth])
+                if len(picked) == n:
+                    break
+        depth += 1
+    return picked
 
 
 def make_splits(
@@ -31,6 +117,11 @@ def make_splits(
     val_fraction: float = 0.2,
     groups: list[str] | None = None,
     dataset: str = "",
+    *,
+    test_groups: int | None = None,
+    val_groups: int | None = None,
+    train_only: list[str] | None = None,
+    train_samples: int | None = None,
 ) -> dict[str, Any]:
     """Build the split structure for one dataset.
 
@@ -39,23 +130,40 @@ def make_splits(
         n_folds: k of k-fold CV (>= 2).
         fractions: training fractions in (0, 1].
         seed: split seed.
-        val_fraction: share of the non-test groups used for validation, in (0, 1).
+        val_fraction: share of the non-test groups used for validation, in (0, 1) (unused with
+            ``test_groups``).
         groups: optional group per id; a group never straddles train/val/test.
         dataset: name recorded in the file and used in error messages.
+        test_groups: groups per fold in the test part (group-count folds, module docstring).
+        val_groups: groups per fold in the validation part (with ``test_groups``).
+        train_only: ids that may only be trained on (e.g. materialised random crops).
+        train_samples: exact number of training samples per fold (round-robin over groups).
 
     Returns:
         ``{"dataset", "seed", "n_folds", "val_fraction", "folds": [{"fold", "train", "val",
-        "test", "fractions": {"1": [...], ...}}]}``.
+        "test", "fractions": {"1": [...], ...}}]}``, plus ``test_groups``, ``val_groups``,
+        ``train_only`` (pool size) and ``train_samples`` when those options are used.
 
     Raises:
-        SplitError: more folds than samples (or groups), or too few samples for a validation set.
+        SplitError: more folds than samples (or groups), too few samples for a validation set,
+            too few groups for the group-count folds or too few training candidates.
     """
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit  # lazy: 1 s import
 
     order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
     ids_sorted = [str(ids[i]) for i in order]
     grp = [str(groups[i]) for i in order] if groups is not None else ids_sorted
-    n_groups = len(set(grp))
+    pool = {str(i) for i in train_only or ()}
+    unknown = sorted(pool - set(ids_sorted))
+    if unknown:
+        raise SplitError(f"dataset {dataset!r}: train_only ids {unknown[:5]} are not samples of the dataset")
+    if (test_groups is None) != (val_groups is None):
+        raise SplitError(f"dataset {dataset!r}: test_groups and val_groups go together")
+    grp_arr = np.asarray(grp)
+    eval_idx = np.asarray([i for i, s in enumerate(ids_sorted) if s not in pool], dtype=np.int64)
+    if len(eval_idx) == 0:
+        raise SplitError(f"dataset {dataset!r}: every sample is train_only; nothing to validate or test on")
+    n_groups = len(set(grp_arr[eval_idx]))
     if n_folds < 2:
         raise SplitError(f"dataset {dataset!r}: folds must be >= 2, got {n_folds}")
     if n_folds > n_groups:
@@ -64,35 +172,81 @@ def make_splits(
             f"dataset {dataset!r}: folds = {n_folds} is more than its {n_groups} {what}"
         )
     fr_keys = sorted({fmt_fraction(f) for f in fractions}, key=float, reverse=True)
-    kfold = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    folds = []
-    idx = np.arange(len(ids_sorted))
-    grp_arr = np.asarray(grp)
-    for k, (rest, test) in enumerate(kfold.split(idx, groups=grp_arr)):
-        if len(set(grp_arr[rest])) < 2:
+
+    # Held-out groups per fold: (test groups, val groups).
+    held: list[tuple[set[str], set[str]]] = []
+    if test_groups is None:
+        kfold = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        for k, (rest_rel, test_rel) in enumerate(kfold.split(eval_idx, groups=grp_arr[eval_idx])):
+            rest, test = eval_idx[rest_rel], eval_idx[test_rel]
+            if len(set(grp_arr[rest])) < 2:
+                raise SplitError(
+                    f"dataset {dataset!r}: fold {k} leaves fewer than 2 groups for train + val"
+                )
+            gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed * 1000 + k)
+            _, va_rel = next(gss.split(rest, groups=grp_arr[rest]))
+            held.append((set(grp_arr[test]), set(grp_arr[rest[va_rel]])))
+    else:
+        assert val_groups is not None
+        uniq = sorted(set(grp_arr[eval_idx]))
+        need = n_folds * (test_groups + val_groups)
+        if need >= len(uniq):
             raise SplitError(
-                f"dataset {dataset!r}: fold {k} leaves fewer than 2 groups for train + val"
+                f"dataset {dataset!r}: {n_folds} folds x ({test_groups} test + {val_groups} val) "
+                f"groups = {need} needs more than the {len(uniq)} groups (some must train)"
             )
-        gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed * 1000 + k)
-        tr_rel, va_rel = next(gss.split(rest, groups=grp_arr[rest]))
-        train = sorted(ids_sorted[i] for i in rest[tr_rel])
-        val = sorted(ids_sorted[i] for i in rest[va_rel])
-        test_ids = sorted(ids_sorted[i] for i in test)
-        perm = np.random.default_rng([seed, k]).permutation(len(train))
-        shuffled = [train[i] for i in perm]
+        perm = [uniq[i] for i in np.random.default_rng(seed).permutation(len(uniq))]
+        base = n_folds * test_groups
+        for k in range(n_folds):
+            held.append((
+                set(perm[k * test_groups : (k + 1) * test_groups]),
+                set(perm[base + k * val_groups : base + (k + 1) * val_groups]),
+            ))
+
+    eval_set = set(eval_idx.tolist())
+    folds = []
+    for k, (test_g, val_g) in enumerate(held):
+        test_ids = sorted(ids_sorted[i] for i in eval_idx if grp[i] in test_g)
+        val = sorted(ids_sorted[i] for i in eval_idx if grp[i] in val_g)
+        cand = [
+            i for i in range(len(ids_sorted))
+            if grp[i] not in test_g and grp[i] not in val_g and ((i not in eval_set) == bool(pool))
+        ]
+        train = sorted(ids_sorted[i] for i in cand)
+        if train_samples is not None:
+            if train_samples > len(train):
+                raise SplitError(
+                    f"dataset {dataset!r}: fold {k} has {len(train)} training candidates, fewer "
+                    f"than train_samples = {train_samples}"
+                )
+            members: dict[str, list[str]] = {}
+            for i in cand:
+                members.setdefault(grp[i], []).append(ids_sorted[i])
+            train = sorted(_round_robin(members, train_samples, np.random.default_rng([seed, k, 1])))
+        if not train:
+            raise SplitError(f"dataset {dataset!r}: fold {k} has no training samples")
+        perm_t = np.random.default_rng([seed, k]).permutation(len(train))
+        shuffled = [train[i] for i in perm_t]
         subsets = {
             key: sorted(shuffled[: max(1, math.ceil(float(key) * len(train)))]) for key in fr_keys
         }
         folds.append(
             {"fold": k, "train": train, "val": val, "test": test_ids, "fractions": subsets}
         )
-    return {
+    out: dict[str, Any] = {
         "dataset": dataset,
         "seed": seed,
         "n_folds": n_folds,
-        "val_fraction": val_fraction,
+        "val_fraction": val_fraction if test_groups is None else None,
         "folds": folds,
     }
+    if test_groups is not None:
+        out["test_groups"], out["val_groups"] = test_groups, val_groups
+    if pool:
+        out["train_only"] = len(pool)
+    if train_samples is not None:
+        out["train_samples"] = train_samples
+    return out
 
 
 def dumps(splits: dict[str, Any]) -> str:

@@ -11,11 +11,17 @@ Parameters (``recipe.params`` in config/datasets.yaml):
   scaled to [0, 1]; null (default) scales each volume from its own min to max.
 - ``size``: ``[H, W]`` to resize each slice to (bilinear image, nearest labels), or null.
 - ``channels``: 1 (default) or 3 (the slice repeated, as paper 004 does for KiTS19/NIH).
-- ``keep``: ``"all"`` (default) or ``"foreground"`` (only slices whose labels are not all 0).
+- ``slices``: which slices to keep: ``"all"`` (default), ``"foreground"`` (slices whose labels
+  after ``label_map`` are not all 0) or ``{contains: [raw label values]}`` (slices whose raw
+  label slice holds at least one of these values, before ``label_map``; e.g. KiTS19 raw 1 =
+  kidney, 2 = tumour: ``{contains: [1, 2]}`` = every kidney slice, also for the tumour task).
+  Paper 004 (Xu et al.) does not state its slice selection; Table 1's %FG (l.132-136) is the
+  check, see docs/datasets.md.
+- ``keep``: older spelling of ``slices: all | foreground`` (give one of the two).
 - ``group_by``: ``"volume"`` (default: slices of one volume share a group) or ``"slice"`` (each
   slice its own group, for collections of unrelated slices such as the COVID-19 set).
 - ``transpose``: default true: slices are transposed so rows run along NIfTI's y axis.
-- ``count``: number of slices expected after ``keep``, or null.
+- ``count``: number of slices expected after the selection, or null.
 
 Slice ids are ``<volume id>_s<index:03d>`` with the index in the original volume.
 """
@@ -42,7 +48,8 @@ from segbench.data.recipes._common import (
 if TYPE_CHECKING:
     from segbench.data.registry import DatasetEntry
 
-PARAMS = ("volumes", "axis", "window", "size", "channels", "keep", "group_by", "transpose", "count")
+PARAMS = ("volumes", "axis", "window", "size", "channels", "slices", "keep", "group_by",
+          "transpose", "count")
 VOLUME_KEYS = ("image", "regex", "label", "id")
 
 
@@ -53,6 +60,31 @@ def _load(path: Path, where: str) -> np.ndarray:
         return np.asanyarray(nib.load(str(path)).dataobj)
     except Exception as err:  # nibabel raises several unrelated types for bad files
         raise RecipeError(f"{where}: cannot read NIfTI volume {path} ({type(err).__name__}: {err})") from None
+
+
+def _slice_rule(params: dict[str, Any], where: str) -> tuple[str, list[int] | None]:
+    """``(keep, contains)`` from ``slices`` / ``keep``: keep is ``"all"`` or ``"foreground"``;
+    contains the raw label values of ``{contains: [...]}`` (None otherwise)."""
+    if "slices" in params and "keep" in params:
+        raise RecipeError(f"{where}: give 'slices' or its older spelling 'keep', not both")
+    rule = params.get("slices", params.get("keep", "all"))
+    if isinstance(rule, dict):
+        check_params(rule, ("contains",), f"{where}, slices")
+        values = rule.get("contains")
+        if isinstance(values, int) and not isinstance(values, bool):
+            values = [values]
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        ):
+            raise RecipeError(f"{where}: slices.contains must be a non-empty list of raw label values, got {values!r}")
+        return "contains", [int(v) for v in values]
+    if rule not in ("all", "foreground"):
+        raise RecipeError(
+            f"{where}: slices must be 'all', 'foreground' or {{contains: [raw label values]}}, got {rule!r}"
+        )
+    return str(rule), None
 
 
 def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
@@ -79,9 +111,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
     channels = params.get("channels", 1)
     if channels not in (1, 3):
         raise RecipeError(f"{where}: channels must be 1 or 3, got {channels!r}")
-    keep = params.get("keep", "all")
-    if keep not in ("all", "foreground"):
-        raise RecipeError(f"{where}: keep must be 'all' or 'foreground', got {keep!r}")
+    keep, contains = _slice_rule(params, where)
     group_by = params.get("group_by", "volume")
     if group_by not in ("volume", "slice"):
         raise RecipeError(f"{where}: group_by must be 'volume' or 'slice', got {group_by!r}")
@@ -116,17 +146,25 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
                 )
             if np.issubdtype(lab.dtype, np.floating):
                 lab = np.rint(lab)
-            lab = map_labels(lab.astype(np.int64), entry.label_map, entry.num_classes, f"{where}: {label_path}")
+            raw_lab = lab.astype(np.int64)
+            lab = map_labels(raw_lab, entry.label_map, entry.num_classes, f"{where}: {label_path}")
             lo, hi = (float(window[0]), float(window[1])) if window else (float(img.min()), float(img.max()))
             img = (np.clip(img, lo, hi) - lo) / max(hi - lo, 1e-6)
             img = np.moveaxis(img, axis, 0)
             lab = np.moveaxis(lab, axis, 0)
+            if contains is not None:
+                raw_lab = np.moveaxis(raw_lab, axis, 0)
+                selected = np.isin(raw_lab, contains).reshape(raw_lab.shape[0], -1).any(axis=1)
+            elif keep == "foreground":
+                selected = lab.reshape(lab.shape[0], -1).any(axis=1)
+            else:
+                selected = np.ones(lab.shape[0], dtype=bool)
             if transpose:
                 img = np.swapaxes(img, 1, 2)
                 lab = np.swapaxes(lab, 1, 2)
             kept = 0
             for k in range(img.shape[0]):
-                if keep == "foreground" and not lab[k].any():
+                if not selected[k]:
                     continue
                 chw = resize_image(img[k][None].astype(np.float32), size)
                 if channels == 3:
@@ -144,7 +182,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
     if count is not None and count != len(ids):
         raise RecipeError(f"{where}: expected {count} slices, got {len(ids)}")
     if not ids:
-        raise RecipeError(f"{where}: no slices kept (keep={keep!r})")
+        raise RecipeError(f"{where}: no slices kept (slices={params.get('slices', keep)!r})")
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
         raise RecipeError(f"{where}: slices differ in size {sorted(shapes)[:5]}; set the 'size' parameter")

@@ -14,12 +14,25 @@ Parameters (``recipe.params`` in config/datasets.yaml):
 - ``crop``: ``[H, W]`` centre crop after resizing, or null.
 - ``tile``: ``[H, W]``: cut each image into non-overlapping tiles (row-major, border remainder
   dropped); tile ids are ``<id>_r<row>c<col>`` and the group is the image id.
+- ``train_crops``: ``{per_image, size, seed}``: besides the samples above, cut ``per_image``
+  random ``size`` crops (top-left corner uniform over the valid positions, drawn with
+  ``numpy.random.default_rng([seed, crc32(image id)])``, so an image's crops do not depend on
+  the other images) from every image after resize/centre crop. Crop ids are
+  ``<id>_crop<j>`` (``j`` zero-padded), their group is the image's group, and they are listed in
+  the sidecar's ``recipe.train_only`` (with their positions in ``recipe.train_crops``): the split
+  step (:mod:`segbench.splits`) may use them for training only, and validates and tests on the
+  other samples. Paper 000 (Yokoi & Hotta, l.127): "48 training patches (multiple random crops
+  per image), 16 validation patches (each image divided into 16 non-overlapping patches)".
+- ``split``: split options of the dataset (``test_groups``, ``val_groups``, ``train_samples``,
+  :func:`segbench.splits.check_split_options`), recorded in the sidecar's ``recipe.split`` and
+  applied by the split step.
 - ``count``: the number of image/mask pairs expected (a layout check), or null.
 """
 
 from __future__ import annotations
 
 import glob
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +56,13 @@ from segbench.data.recipes._common import (
     resize_mask,
     tile_grid,
 )
+from segbench.splits import SplitError, check_split_options
 
 if TYPE_CHECKING:
     from segbench.data.registry import DatasetEntry
 
-PARAMS = ("sets", "image_mode", "size", "crop", "tile", "count")
+PARAMS = ("sets", "image_mode", "size", "crop", "tile", "train_crops", "split", "count")
+CROP_KEYS = ("per_image", "size", "seed")
 SET_KEYS = ("images", "regex", "mask", "id", "group")
 
 
@@ -68,6 +83,43 @@ def _load_mask(paths: list[Path]) -> np.ndarray:
     if len(shapes) != 1:
         raise RecipeError(f"masks {[str(p) for p in paths]} differ in size: {sorted(shapes)}")
     return np.maximum.reduce(arrays) if len(arrays) > 1 else arrays[0]
+
+
+def _crop_spec(params: dict[str, Any], where: str) -> tuple[int, tuple[int, int], int] | None:
+    """``train_crops`` as ``(per_image, (h, w), seed)``, or None when absent."""
+    spec = params.get("train_crops")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise RecipeError(f"{where}: train_crops must be {{per_image, size, seed}}, got {spec!r}")
+    check_params(spec, CROP_KEYS, f"{where}, train_crops")
+    per, seed = spec.get("per_image"), spec.get("seed", 0)
+    for key, value, low in (("per_image", per, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise RecipeError(f"{where}: train_crops.{key} must be an int >= {low}, got {value!r}")
+    size = param_size(spec, "size", f"{where}, train_crops")
+    if size is None:
+        raise RecipeError(f"{where}: train_crops needs 'size' ([H, W])")
+    return int(per), size, int(seed)
+
+
+def crop_positions(
+    shape: tuple[int, int], size: tuple[int, int], n: int, seed: int, image_id: str
+) -> list[tuple[int, int]]:
+    """Top-left corners of ``n`` random ``size`` crops of a ``shape`` image, uniform over the
+    valid positions and seeded by ``(seed, crc32(image_id))`` (independent of other images).
+
+    Raises:
+        RecipeError: if the crop is larger than the image.
+    """
+    h, w = shape
+    ch, cw = size
+    if ch > h or cw > w:
+        raise RecipeError(f"train crop {list(size)} is larger than the image {[h, w]}")
+    rng = np.random.default_rng([seed, zlib.crc32(image_id.encode())])
+    tops = rng.integers(0, h - ch + 1, size=n)
+    lefts = rng.integers(0, w - cw + 1, size=n)
+    return [(int(t), int(c)) for t, c in zip(tops, lefts, strict=True)]
 
 
 def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
@@ -93,6 +145,11 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
     size = param_size(params, "size", where)
     crop = param_size(params, "crop", where)
     tile = param_size(params, "tile", where)
+    crops = _crop_spec(params, where)
+    try:
+        split = check_split_options(params.get("split"), where)
+    except SplitError as err:
+        raise RecipeError(str(err)) from None
 
     images: list[np.ndarray] = []
     masks: list[np.ndarray] = []
@@ -100,7 +157,9 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
     groups: list[str] = []
     sources: dict[str, list[str]] = {}
     orig_sizes: set[tuple[int, int]] = set()
-    n_pairs = 0
+    train_only: list[str] = []
+    positions: dict[str, list[int]] = {}
+    n_pairs = n_tiles = 0
     for spec in sets:
         if not isinstance(spec, dict) or "images" not in spec or "mask" not in spec:
             raise RecipeError(f"{where}: each set needs 'images' and 'mask', got {spec!r}")
@@ -142,6 +201,17 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
             label = center_crop(resize_mask(label, size), crop)
             n_pairs += 1
             src = [m.rel] + [p.relative_to(raw_dir).as_posix() for p in mask_paths]
+            if crops is not None:
+                per, csize, cseed = crops
+                width = len(str(per - 1))
+                for j, (r, c) in enumerate(crop_positions(label.shape, csize, per, cseed, sample_id)):
+                    cid = f"{sample_id}_crop{j:0{width}d}"
+                    images.append(chw[:, r : r + csize[0], c : c + csize[1]])
+                    masks.append(label[r : r + csize[0], c : c + csize[1]])
+                    ids.append(cid)
+                    groups.append(group or sample_id)
+                    train_only.append(cid)
+                    positions[cid] = [r, c]
             if tile is None:
                 images.append(chw)
                 masks.append(label)
@@ -155,6 +225,7 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                 masks.append(label[r : r + tile[0], c : c + tile[1]])
                 ids.append(tid)
                 groups.append(group or sample_id)
+                n_tiles += 1
             sources[sample_id] = src
 
     count = params.get("count")
@@ -174,7 +245,13 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
         "source_files": dict(sorted(sources.items())),
     }
     if tile is not None:
-        info["tiles_per_image"] = len(ids) // max(n_pairs, 1)
+        info["tiles_per_image"] = n_tiles // max(n_pairs, 1)
+    if crops is not None:
+        info["train_crops"] = {"per_image": crops[0], "size": list(crops[1]), "seed": crops[2],
+                               "positions": dict(sorted(positions.items()))}
+        info["train_only"] = sorted(train_only)
+    if split:
+        info["split"] = split
     return PreparedArrays(
         images=np.stack(images).astype(np.float32),
         masks=np.stack(masks).astype(np.uint8),
