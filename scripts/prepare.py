@@ -15,14 +15,15 @@ import logging
 import sys
 from pathlib import Path
 
-from segbench.data.download import RAW_DIR, verify_raw
-from segbench.data.recipes import prepare_dataset
+from segbench.data.recipes import RECIPES, prepare_dataset
 from segbench.data.registry import (
     DEFAULT_REGISTRY,
     DatasetRegistry,
     default_manifest_path,
     load_registry,
 )
+from segbench.data.verify import verify_raw
+from segbench.paths import RAW_DIR
 
 log = logging.getLogger("segbench.prepare")
 
@@ -92,7 +93,7 @@ def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
     """Entry point under Snakemake's ``script:`` directive."""
     _setup_logging(smk.log[0] if len(smk.log) else None)
     dl = dict(smk.config).get("download") or {}
-    registry = load_registry(dl.get("registry", DEFAULT_REGISTRY))
+    registry = load_registry(dl.get("registry", DEFAULT_REGISTRY), recipe_names=RECIPES.names())
     prepare(
         registry,
         smk.params.spec["registry_id"],
@@ -113,12 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="data/prepared", help="output folder")
     args = p.parse_args(argv)
     _setup_logging(None)
-    registry = load_registry(args.registry)
+    registry = load_registry(args.registry, recipe_names=RECIPES.names())
     entry = registry[args.dataset]
     prepare(
         registry,
         entry.id,
-        Path(RAW_DIR.format(dataset=entry.raw_id)),
+        Path(RAW_DIR.format(raw=entry.raw_id)),
         Path(args.out) / f"{entry.id}.npz",
     )
     return 0
