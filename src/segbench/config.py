@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import yaml
 
 from segbench.paths import fmt_fraction
@@ -159,6 +163,7 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                         f"{where}: grid[{i}].{kind}: {name!r} is not defined under '{kind}'; "
                         f"defined: {', '.join(sorted(config[kind]))}"
                     )
+    check_search(config, where)
 
 
 def dataset_fractions(config: dict[str, Any], dataset: str) -> list[str]:
@@ -176,7 +181,12 @@ def all_fractions(config: dict[str, Any], dataset: str) -> list[str]:
 
 
 def expand_runs(config: dict[str, Any]) -> list[Run]:
-    """All runs of the study: the union of the grid blocks' products, sorted, without duplicates."""
+    """All runs of the study: the union of the grid blocks' products, sorted, without duplicates.
+
+    A block with a ``search`` section contributes, per (dataset, model, loss, fraction, fold),
+    one run per sampled configuration i < ``search.n``: loss key ``{loss}~hp{i:02d}``
+    (:func:`search_key`), seed i (see :func:`search_configs`).
+    """
     folds = config.get("run_folds") or list(range(int(config["folds"])))
     blocks = config.get("grid") or [{}]
     runs: set[Run] = set()
@@ -188,6 +198,17 @@ def expand_runs(config: dict[str, Any]) -> list[Run]:
                 if "fractions" in block
                 else dataset_fractions(config, ds)
             )
+            search = block.get("search")
+            if search:  # configuration i: derived loss key {loss}~hp{i:02d}, training seed i
+                for model, loss, frac, index, fold in itertools.product(
+                    block.get("models", list(config["models"])),
+                    block.get("losses", list(config["losses"])),
+                    fractions,
+                    range(int(search["n"])),
+                    folds,
+                ):
+                    runs.add(Run(ds, model, search_key(loss, index), frac, index, int(fold)))
+                continue
             for model, loss, frac, seed, fold in itertools.product(
                 block.get("models", list(config["models"])),
                 block.get("losses", list(config["losses"])),
@@ -197,6 +218,300 @@ def expand_runs(config: dict[str, Any]) -> list[Run]:
             ):
                 runs.add(Run(ds, model, loss, frac, int(seed), int(fold)))
     return sorted(runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random hyper-parameter search (grid blocks with a ``search`` section; paper 002, Sec. 4 and
+# App. D: "a random hyperparameter search ... with 25 and 10 runs for our 2D and 3D datasets",
+# Table 1 "the 5 best runs out of 25 (selected through validation dice scores)", Table 2 "Best
+# out of 10 runs").
+
+SEARCH_SEP = "~hp"
+"""Derived loss keys of search configurations: ``{loss}~hp{i:02d}`` (``dice~hp07``). The schema
+allows only ``[A-Za-z0-9_.-]`` in the keys of ``losses``, so a derived key never equals a
+defined one."""
+
+SEARCH_SIG_DIGITS = 4
+"""Sampled values are rounded to this many significant digits (readable run.json / params)."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One sampled configuration of a search block, trained as an ordinary run folder.
+
+    Attributes:
+        key: derived loss key, ``{loss}~hp{index:02d}``; the run folder is
+            ``results/runs/{dataset}/{model}/{key}/f{fraction}/s{index}/k{fold}``.
+        loss: the base loss key of the study's ``losses`` section (the table row).
+        index: configuration number i (0-based); also the run's training seed.
+        loss_cfg: the base loss entry with the sampled loss parameters applied.
+        training: the sampled training overrides (``lr``, ``weight_decay``, ...).
+        sampled: every sampled value, by name (``training.lr``, ``loss.alpha``).
+        seed: the search's sampling seed.
+        keep: how many configurations the selection keeps per (dataset, model, loss, fraction).
+    """
+
+    key: str
+    loss: str
+    index: int
+    loss_cfg: dict[str, Any]
+    training: dict[str, Any]
+    sampled: dict[str, float]
+    seed: int
+    keep: int
+
+    def identity(self) -> dict[str, Any]:
+        """What run.json records (``config.training.search``); excludes ``n`` and ``keep`` so
+        that growing the search leaves the existing runs' params (and folders) untouched."""
+        return {
+            "key": self.key,
+            "loss": self.loss,
+            "config": self.index,
+            "seed": self.seed,
+            "sampled": dict(self.sampled),
+        }
+
+
+def search_key(loss: str, index: int) -> str:
+    """Derived loss key of configuration ``index`` of ``loss`` (``dice``, 7 -> ``dice~hp07``)."""
+    return f"{loss}{SEARCH_SEP}{index:02d}"
+
+
+def _round_sig(value: float) -> float:
+    return float(f"{value:.{SEARCH_SIG_DIGITS}g}")
+
+
+def _stream(seed: int, index: int, name: str) -> np.random.Generator:
+    """The generator of one (configuration, parameter): seeded by the search seed, the
+    configuration index and the parameter name (crc32), so configuration i never depends on how
+    many configurations are drawn nor on the other parameters of the space."""
+    return np.random.default_rng([int(seed), int(index), zlib.crc32(name.encode())])
+
+
+def _draw(spec: dict[str, Any], rng: np.random.Generator) -> Any:
+    """One value of a parameter spec: ``{low, high, log}`` (uniform, or log-uniform with
+    ``log: true``) or ``{values: [...]}`` (uniform choice)."""
+    if "values" in spec:
+        return spec["values"][int(rng.integers(len(spec["values"])))]
+    u = float(rng.random())
+    lo, hi = float(spec["low"]), float(spec["high"])
+    if spec.get("log", False):
+        return _round_sig(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
+    return _round_sig(lo + u * (hi - lo))
+
+
+def _sample_space(
+    space: dict[str, dict[str, Any]], prefix: str, seed: int, index: int
+) -> dict[str, Any]:
+    """Sample a space ``{param: spec}``; ``{one_minus: other}`` specs are ``1 - other``."""
+    out: dict[str, Any] = {}
+    for name in sorted(space):
+        spec = space[name]
+        if "one_minus" not in spec:
+            out[name] = _draw(spec, _stream(seed, index, f"{prefix}.{name}"))
+    for name in sorted(space):
+        spec = space[name]
+        if "one_minus" in spec:
+            out[name] = _round_sig(1.0 - float(out[spec["one_minus"]]))
+    return out
+
+
+def sample_search(
+    search: dict[str, Any], loss_key: str, loss_entry: dict[str, Any], index: int
+) -> SearchConfig:
+    """Configuration ``index`` of ``search`` for one loss of the block.
+
+    The training parameters of configuration i are drawn from streams named ``training.{key}``
+    and the loss parameters from ``loss.{param}``: every loss of the block shares the training
+    draws of configuration i, and losses with a same-named parameter over the same range (Tversky
+    and Tversky - Surgery ``alpha``) share its draw too (paired candidates; a documented choice,
+    the paper does not say how its random search was seeded).
+    """
+    seed = int(search.get("seed", 0))
+    training = _sample_space(search.get("training", {}), "training", seed, index)
+    loss_params = _sample_space(search.get("losses", {}).get(loss_key, {}), "loss", seed, index)
+    sampled = {f"training.{k}": v for k, v in training.items()}
+    sampled.update({f"loss.{k}": v for k, v in loss_params.items()})
+    return SearchConfig(
+        key=search_key(loss_key, index),
+        loss=loss_key,
+        index=index,
+        loss_cfg={**loss_entry, **loss_params},
+        training=training,
+        sampled=sampled,
+        seed=seed,
+        keep=int(search["keep"]),
+    )
+
+
+def _search_signature(search: dict[str, Any], loss_key: str) -> tuple[Any, ...]:
+    """What configuration i of ``loss_key`` depends on (not ``n``)."""
+    return (
+        int(search.get("seed", 0)),
+        json.dumps(search.get("training", {}), sort_keys=True),
+        json.dumps(search.get("losses", {}).get(loss_key, {}), sort_keys=True),
+        int(search["keep"]),
+    )
+
+
+def search_configs(config: dict[str, Any]) -> dict[str, SearchConfig]:
+    """Every sampled configuration of the study's search blocks, by derived loss key.
+
+    Empty for a study without a search block. A loss searched by several blocks must be searched
+    with the same space, seed and ``keep`` (checked by :func:`check_study`), so a derived key
+    means one configuration everywhere; its ``n`` may differ (the first ``n`` are shared).
+    """
+    out: dict[str, SearchConfig] = {}
+    for block in config.get("grid") or []:
+        search = block.get("search")
+        if not search:
+            continue
+        for loss in block.get("losses", list(config["losses"])):
+            for i in range(int(search["n"])):
+                key = search_key(loss, i)
+                if key not in out:
+                    out[key] = sample_search(search, loss, config["losses"][loss], i)
+    return out
+
+
+def _searchable_training() -> dict[str, dict[str, Any]]:
+    props = load_schema()["properties"]["training"]["properties"]
+    return {
+        k: v
+        for k, v in props.items()
+        if v.get("type") in ("number", "integer") and k not in ("threads", "jobs_per_gpu")
+    }
+
+
+def _check_space(space: Any, where: str) -> None:
+    """A ``{param: spec}`` mapping: each spec exactly one of ``{low, high[, log]}``,
+    ``{values}``, ``{one_minus}``; low < high; log needs low > 0."""
+    for name, spec in space.items():
+        at = f"{where}.{name}"
+        forms = [f for f in ("low", "values", "one_minus") if f in spec]
+        if len(forms) != 1 or ("high" in spec) != ("low" in spec):
+            raise ConfigError(
+                f"{at}: give exactly one of {{low, high[, log]}}, {{values: [...]}} or "
+                f"{{one_minus: <param>}}; got {sorted(spec)}"
+            )
+        if "low" in spec:
+            lo, hi = float(spec["low"]), float(spec["high"])
+            if not lo < hi:
+                raise ConfigError(f"{at}: low must be < high, got low={lo}, high={hi}")
+            if spec.get("log", False) and lo <= 0:
+                raise ConfigError(f"{at}: a log-uniform range needs low > 0, got low={lo}")
+        elif "log" in spec:
+            raise ConfigError(f"{at}: 'log' applies to a {{low, high}} range only")
+        if "one_minus" in spec:
+            other = spec["one_minus"]
+            if other not in space or "one_minus" in space[other]:
+                raise ConfigError(
+                    f"{at}.one_minus: {other!r} is not a sampled parameter of the same space; "
+                    f"sampled: {', '.join(sorted(k for k in space if 'one_minus' not in space[k]))}"
+                )
+
+
+def _space_values(spec: dict[str, Any]) -> list[Any]:
+    """The values that bound a spec (range ends, or every choice)."""
+    if "values" in spec:
+        return list(spec["values"])
+    return [spec["low"], spec["high"]]
+
+
+def check_search(config: dict[str, Any], where: str = "config") -> None:
+    """Cross-checks of the grid's search blocks; raises ConfigError naming the key."""
+    from segbench.losses import build_loss
+
+    schema = load_schema()["properties"]["training"]
+    searchable = _searchable_training()
+    blocks = config.get("grid") or []
+    seen: dict[str, tuple[int, tuple[Any, ...]]] = {}
+    searched_cells: dict[tuple[str, str, str, str], int] = {}
+    plain_cells: dict[tuple[str, str, str, str], int] = {}
+    for i, block in enumerate(blocks):
+        search = block.get("search")
+        cells = {
+            (ds, model, loss, frac)
+            for ds in block.get("datasets", list(config["datasets"]))
+            for model in block.get("models", list(config["models"]))
+            for loss in block.get("losses", list(config["losses"]))
+            for frac in (
+                [fmt_fraction(f) for f in block["fractions"]]
+                if "fractions" in block
+                else dataset_fractions(config, ds)
+            )
+        }
+        for cell in cells:
+            (searched_cells if search else plain_cells).setdefault(cell, i)
+        if not search:
+            continue
+        at = f"{where}: grid[{i}].search"
+        n, keep = int(search["n"]), int(search["keep"])
+        if keep > n:
+            raise ConfigError(f"{at}.keep: keep = {keep} is more than n = {n} configurations")
+        if "seeds" in block:
+            raise ConfigError(
+                f"{where}: grid[{i}].seeds: a search block trains configuration i with seed i; "
+                "remove 'seeds' from the block"
+            )
+        tspace = search.get("training", {})
+        for name in tspace:
+            if name not in searchable:
+                raise ConfigError(
+                    f"{at}.training.{name}: not a searchable training parameter; allowed: "
+                    f"{', '.join(sorted(searchable))}"
+                )
+        _check_space(tspace, f"{at}.training")
+        validator = _Validator(schema)
+        for name, spec in tspace.items():
+            if "one_minus" in spec:
+                continue
+            for value in _space_values(spec):
+                trial = {**config["training"], name: value}
+                err = next(iter(validator.iter_errors(copy.deepcopy(trial))), None)
+                if err is not None:
+                    raise ConfigError(f"{at}.training.{name}: value {value!r}: {err.message}")
+        block_losses = block.get("losses", list(config["losses"]))
+        for loss, space in search.get("losses", {}).items():
+            if loss not in block_losses:
+                raise ConfigError(
+                    f"{at}.losses.{loss}: not a loss of this block; block losses: "
+                    f"{', '.join(block_losses)}"
+                )
+            _check_space(space, f"{at}.losses.{loss}")
+            entry = config["losses"][loss]
+            for name, spec in space.items():
+                if "one_minus" in spec:
+                    continue
+                for value in _space_values(spec):
+                    params = {k: v for k, v in entry.items() if k != "name"}
+                    params[name] = value
+                    for other, ospec in space.items():
+                        if ospec.get("one_minus") == name:
+                            params[other] = 1.0 - float(value)
+                    try:
+                        build_loss(entry["name"], **params)
+                    except (TypeError, ValueError) as err:
+                        raise ConfigError(
+                            f"{at}.losses.{loss}.{name}: value {value!r} is invalid for loss "
+                            f"{entry['name']!r}: {err}"
+                        ) from None
+        for loss in block_losses:
+            sig = _search_signature(search, loss)
+            if loss in seen and seen[loss][1] != sig:
+                raise ConfigError(
+                    f"{at}: loss {loss!r} is also searched by grid[{seen[loss][0]}] with a "
+                    "different space, seed or keep; use a separate loss key"
+                )
+            seen.setdefault(loss, (i, sig))
+    for cell, i in sorted(searched_cells.items()):
+        if cell in plain_cells:
+            ds, model, loss, frac = cell
+            raise ConfigError(
+                f"{where}: grid[{plain_cells[cell]}] trains loss {loss!r} on ({ds}, {model}, "
+                f"fraction {frac}) without a search, and grid[{i}] searches the same cell: the "
+                "tables would mix both; use a separate loss key for one of them"
+            )
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from segbench import paths
-from segbench.config import ConfigError, Run, check_study, expand_runs, validate_schema
+from segbench.config import (
+    ConfigError,
+    Run,
+    SearchConfig,
+    check_study,
+    expand_runs,
+    search_configs,
+    validate_schema,
+)
 from segbench.paths import alternation
 
 
@@ -36,7 +44,7 @@ def build_wildcard_constraints(config: dict[str, Any], runs: list[Run]) -> dict[
     return {
         "dataset": alternation(list(config["datasets"])),
         "model": alternation(list(config["models"])),
-        "loss": alternation(list(config["losses"])),
+        "loss": alternation([*config["losses"], *(r.loss for r in runs)]),
         "fraction": alternation([r.fraction for r in runs]) if runs else r"[0-9.]+",
         "seed": r"\d+",
         "fold": r"\d+",
@@ -61,8 +69,18 @@ def canonical(obj: Any) -> Any:
 def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[str, Any]:
     """Everything a train job depends on, as one dict (Snakemake's params trigger watches it).
 
-    ``fold`` overrides the wildcard (a pack job has no fold wildcard).
+    ``fold`` overrides the wildcard (a pack job has no fold wildcard). For a search
+    configuration (loss key ``{loss}~hp{i:02d}``) ``loss_cfg`` is the base loss with the sampled
+    loss parameters, ``training`` the study's training section with the sampled values and
+    ``training.search`` its identity (base loss, index, sampled values), which ``run.json``
+    records; the training code reads nothing else.
     """
+    search = cached_search_configs(config).get(wc.loss)
+    if search is None:
+        loss_cfg, training = config["losses"][wc.loss], config["training"]
+    else:  # a search configuration: its sampled values resolved into the run's own config
+        loss_cfg = search.loss_cfg
+        training = {**config["training"], **search.training, "search": search.identity()}
     return canonical(
         {
             "dataset": wc.dataset,
@@ -72,11 +90,27 @@ def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[s
             "seed": int(wc.seed),
             "fold": int(wc.fold if fold is None else fold),
             "model_cfg": config["models"][wc.model],
-            "loss_cfg": config["losses"][wc.loss],
-            "training": config["training"],
+            "loss_cfg": loss_cfg,
+            "training": training,
             "evaluation": {"include_background": dataset_include_background(config, wc.dataset)},
         }
     )
+
+
+_SEARCH_CACHE: dict[int, tuple[dict[str, Any], str, dict[str, SearchConfig]]] = {}
+
+
+def cached_search_configs(config: dict[str, Any]) -> dict[str, SearchConfig]:
+    """:func:`segbench.config.search_configs`, computed once per config object and content
+    (every train job's params call it)."""
+    import json
+
+    text = json.dumps([config.get("grid"), config["losses"]], sort_keys=True, default=str)
+    hit = _SEARCH_CACHE.get(id(config))
+    if hit is None or hit[0] is not config or hit[1] != text:
+        hit = (config, text, search_configs(config))
+        _SEARCH_CACHE[id(config)] = hit
+    return hit[2]
 
 
 def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:

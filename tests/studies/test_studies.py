@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from segbench.config import expand_runs, load_study
+from segbench.config import expand_runs, load_study, search_configs
 from segbench.models import MODELS
 from segbench.paths import fmt_fraction
 from segbench.stats.claims import CLAIM_KEYS, MODES, evaluate_claims
@@ -37,8 +37,8 @@ CLAIMS = sorted(p.stem for p in CLAIMS_DIR.glob("*.yaml"))
 # Run counts (expand_runs), as documented in docs/studies.md.
 RUN_COUNTS = {
     "paper000": 2340,
-    "paper002": 130,
-    "paper002_3d": 140,
+    "paper002": 475,  # Table 1: (8 + 9) losses x 25 search configurations; Table 3: 10 x 5 seeds
+    "paper002_3d": 140,  # 2 datasets x 7 losses x 10 search configurations
     "paper003": 240,
     "paper003_3d": 81,
     "paper004": 264,
@@ -72,8 +72,21 @@ def study(name: str) -> dict:
     return _CACHE[name]
 
 
+_SEARCH: dict[str, dict] = {}
+
+
+def table_loss(cfg: dict, loss: str) -> str:
+    """The table row of a run's loss key (a search configuration's base loss)."""
+    if cfg["study"] not in _SEARCH:
+        _SEARCH[cfg["study"]] = search_configs(cfg)
+    found = _SEARCH[cfg["study"]].get(loss)
+    return found.loss if found is not None else loss
+
+
 def cells(name: str) -> set[tuple[str, str, str, str]]:
-    return {(r.dataset, r.model, r.loss, r.fraction) for r in expand_runs(study(name))}
+    """Table cells of the grid (a search configuration counts as its base loss's cell)."""
+    cfg = study(name)
+    return {(r.dataset, r.model, table_loss(cfg, r.loss), r.fraction) for r in expand_runs(cfg)}
 
 
 def rows(name: str) -> list[dict[str, str]]:
@@ -99,6 +112,7 @@ def test_study_validates_and_run_count(name):
     # every defined loss / model / dataset is used by the grid (no dead entries)
     attr = {"datasets": "dataset", "models": "model", "losses": "loss"}
     used = {k: {getattr(r, a) for r in runs} for k, a in attr.items()}
+    used["losses"] = {table_loss(cfg, loss) for loss in used["losses"]}
     for kind in used:
         assert used[kind] == set(cfg[kind]), (kind, set(cfg[kind]) - used[kind])
     # model parameters are ones the model takes (check_study does not build models; building
@@ -336,7 +350,7 @@ def test_claims_well_formed(name):
             return True
 
         sub = [r for r in grid if ok(r)]
-        has = {r.loss for r in sub}
+        has = {table_loss(cfg, r.loss) for r in sub}
         assert c["better"] in has, c["id"]
         assert all(t in has for t in than), (c["id"], set(than) - has)
 
@@ -347,8 +361,43 @@ def test_claims_evaluate_on_grid(name):
     runs = expand_runs(study(name))
     rng = np.random.default_rng(0)
     df = pd.DataFrame([r.wildcards() for r in runs])
+    df["loss"] = [table_loss(study(name), loss) for loss in df["loss"]]  # as the tables see them
     for m in RUN_METRICS:
         df[m] = rng.random(len(df))
     out = evaluate_claims(df, _claims(name))
     assert set(out["id"]) == {c["id"] for c in _claims(name)}
     assert (out["n_pairs"] > 0).all()
+
+
+# ---------------------------------------------------------------- paper 002 search protocol
+
+
+@pytest.mark.parametrize(
+    "name, n, keep, datasets",
+    [("paper002", 25, 5, {"inbreast", "fives"}), ("paper002_3d", 10, 1, {"brats_mets", "kits"})],
+)
+def test_paper002_search_protocol(name, n, keep, datasets):
+    """Table 1: "the 5 best runs out of 25 (selected through validation dice scores)" (l.95);
+    Table 2: "Best out of 10 runs" (l.122); searched: "weight decay, initial learning rate, and
+    momentum" and Tversky "alpha parameter (beta = 1 - alpha)" (App. D)."""
+    cfg = study(name)
+    configs = search_configs(cfg)
+    blocks = [b for b in cfg["grid"] if "search" in b]
+    assert {d for b in blocks for d in b.get("datasets", cfg["datasets"])} == datasets
+    for b in blocks:
+        assert (b["search"]["n"], b["search"]["keep"]) == (n, keep)
+        assert set(b["search"]["training"]) == {"lr", "weight_decay", "momentum"}
+        assert set(b["search"]["losses"]) == {"tversky", "tversky_surgery"}
+    per_loss: dict[str, int] = defaultdict(int)
+    for c in configs.values():
+        per_loss[c.loss] += 1
+        if c.loss.startswith("tversky"):
+            assert c.loss_cfg["alpha"] + c.loss_cfg["beta"] == pytest.approx(1.0, abs=1e-9)
+        assert set(c.training) == {"lr", "weight_decay", "momentum"}
+    assert set(per_loss.values()) == {n}
+    runs = expand_runs(cfg)
+    for loss in per_loss:
+        for ds in datasets:
+            mine = [r for r in runs if r.dataset == ds and table_loss(cfg, r.loss) == loss]
+            if mine:
+                assert sorted(r.seed for r in mine) == list(range(n))

@@ -6,8 +6,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from segbench import paths
 from segbench.config import all_fractions
+from segbench.reporting import search as _search
 from segbench.smk import (
     alternation,
+    cached_search_configs,
     canonical,
     dataset_include_background,
     prepare_config,
@@ -21,6 +23,11 @@ DATASETS = sorted({r.dataset for r in RUNS})
 SYNTHETIC = [d for d in DATASETS if config["datasets"][d]["source"] == "synthetic"]
 ENV = "../../envs/segbench.yaml"
 FOLDS = config.get("run_folds") or list(range(config["folds"]))
+# Random hyper-parameter search (grid blocks with `search`): derived loss key -> configuration.
+SEARCH = cached_search_configs(config)
+SEARCH_RUNS = [r for r in RUNS if r.loss in SEARCH]
+# The tidy table the tables and figures read: with a search, the kept configurations only.
+TABLE_TIDY = _search.SELECTED_TIDY if SEARCH_RUNS else paths.TIDY_TABLE
 
 
 wildcard_constraints:
@@ -37,7 +44,23 @@ def get_final_output():
         ),
         "results/figures/miou_vs_fraction.png",
         *get_report_outputs(),
+        *get_search_outputs(),
     ]
+
+
+def get_search_outputs():
+    if not SEARCH_RUNS:
+        return []
+    return [_search.SELECTION_TABLE, _search.SELECTION_MD, _search.SELECTED_TIDY]
+
+
+def get_search_run_files(wildcards):
+    return run_paths(SEARCH_RUNS, "run")
+
+
+def get_search_keep():
+    """Base loss key -> configurations kept (check_study: one value per loss)."""
+    return {c.loss: c.keep for c in SEARCH.values()}
 
 
 def get_synthetic_params(wildcards):
@@ -106,7 +129,7 @@ def get_qualitative_datasets():
 
 def get_lambda_sweeps():
     """Loss families of the study run at >= 2 values of `lam` (paper 003 Fig. 3)."""
-    used = sorted({r.loss for r in RUNS})
+    used = sorted({r.loss for r in RUNS if r.loss not in SEARCH})
     return _lambda_sweeps({k: config["losses"][k] for k in used})
 
 

@@ -26,9 +26,47 @@ rule aggregate:
         "../../scripts/aggregate.py"
 
 
+if SEARCH_RUNS:
+
+    # Paper 002: "the 5 best runs out of 25 (selected through validation dice scores)" (Table 1);
+    # "Best out of 10 runs" (Table 2). segbench.reporting.search states the conventions.
+    rule search_selection:
+        input:
+            tidy=paths.TIDY_TABLE,
+            runs=get_search_run_files,
+        output:
+            csv=report(
+                _search.SELECTION_TABLE,
+                category="Tables",
+                subcategory="Hyper-parameter search",
+                labels={"table": "search selection", "format": "csv"},
+            ),
+            md=report(
+                _search.SELECTION_MD,
+                category="Tables",
+                subcategory="Hyper-parameter search",
+                labels={"table": "search selection", "format": "markdown"},
+            ),
+            tidy=_search.SELECTED_TIDY,
+        log:
+            "logs/report/search_selection.log",
+        group:
+            "report"
+        conda:
+            ENV
+        resources:
+            mem_mb=retry_scaled(2000),
+            runtime=retry_scaled(10),
+        params:
+            keep=get_search_keep(),
+            study=config["study"],
+        script:
+            "../../scripts/search_selection.py"
+
+
 rule paper_table:
     input:
-        paths.TIDY_TABLE,
+        TABLE_TIDY,
     output:
         csv=report(
             "results/tables/{dataset}_table.csv",
@@ -103,7 +141,7 @@ rule paper_table:
 
 rule stats_tables:
     input:
-        paths.TIDY_TABLE,
+        TABLE_TIDY,
     output:
         summary_csv=report(
             "results/tables/summary.csv",
@@ -178,7 +216,7 @@ rule stats_tables:
 rule published_table:
     input:
         unpack(get_published_input),
-        tidy=paths.TIDY_TABLE,
+        tidy=TABLE_TIDY,
     output:
         csv=report(
             "results/tables/published.csv",
@@ -213,7 +251,7 @@ rule published_table:
 rule claims_table:
     input:
         unpack(get_claims_input),
-        tidy=paths.TIDY_TABLE,
+        tidy=TABLE_TIDY,
     output:
         csv=report(
             "results/tables/claims.csv",
@@ -247,7 +285,7 @@ rule claims_table:
 
 rule figures:
     input:
-        paths.TIDY_TABLE,
+        TABLE_TIDY,
     output:
         report(
             "results/figures/miou_vs_fraction.png",
@@ -274,7 +312,7 @@ rule figures:
 
 rule lambda_ablation:
     input:
-        paths.TIDY_TABLE,
+        TABLE_TIDY,
     output:
         report(
             "results/figures/lambda_ablation.png",
