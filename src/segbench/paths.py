@@ -23,7 +23,6 @@ RUN_FILES = {
     "probs": RUN_DIR + "/probs.npz",
     "reliability": RUN_DIR + "/reliability.csv",
 }
-LOG_DIR = "logs"
 TIDY_TABLE = "results/tables/tidy.csv"
 
 

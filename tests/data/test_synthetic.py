@@ -62,3 +62,18 @@ def test_bad_arguments(kwargs, msg):
     args = {"name": "synth_cells", **kwargs}
     with pytest.raises(ValueError, match=msg):
         generate(**args)
+
+
+def test_unknown_generator_parameter_is_named():
+    # Generators take their parameters as keyword arguments (registry style); a typo used to be
+    # silently ignored and gave the default-parameter dataset.
+    with pytest.raises(ValueError, match=r"'foregrund' \(value 0.1\); allowed: foreground"):
+        generate("synth_vessels", n=2, size=32, foregrund=0.1)
+
+
+def test_generators_registered_by_name():
+    from segbench.data.synthetic import GENERATORS
+
+    assert GENERATORS.names() == sorted(CLASS_NAMES)
+    for name in GENERATORS:
+        assert GENERATORS.get(name).name == name

@@ -113,7 +113,9 @@ def test_unknown_name_lists_known() -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_unknown_parameter_is_named(name: str) -> None:
-    with pytest.raises(ValueError, match="no parameter 'bogus'.*allowed parameters"):
+    with pytest.raises(
+        ValueError, match=r"got unknown parameter\(s\) 'bogus' \(value 1\); allowed: "
+    ):
         build_loss(name, bogus=1)
 
 
@@ -154,3 +156,17 @@ def test_weight_list_length_checked_at_forward() -> None:
     logits, target = make_inputs(c=3)
     with pytest.raises(ValueError, match="weights has 2 entries.*3 classes"):
         build_loss("wce", weights=[1.0, 2.0])(logits, target)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_registration_sets_name_and_repr_lists_signature(name: str) -> None:
+    # One registration style: LOSSES.register sets ``name``; ``repr`` shows every constructor
+    # parameter in signature order (recorded by SegLoss, not written out per class).
+    from segbench.losses import LOSSES
+
+    loss = build_loss(name)
+    assert type(loss).name == name
+    params = LOSSES.params(name)
+    assert list(getattr(loss, "_params", {})) == params
+    for p in params:
+        assert f"{p}=" in repr(loss)

@@ -157,3 +157,23 @@ def test_smp_models_download_nothing_by_default() -> None:
     """smp's own default encoder_weights='imagenet' would download; ours is None."""
     for name in ("r50_unet", "r50_fpn", "convformer_unet"):
         build_model(name, 3, 2, **MODEL_INFO[name].tiny)
+
+
+def test_one_registration_style() -> None:
+    # The registry records the name on the constructor, derives the parameters from its
+    # signature (less in_channels / classes) and holds the metadata; Registry.build is gone.
+    assert MODEL_INFO is MODELS.infos
+    assert not hasattr(Registry, "build")
+    for name in list_models():
+        assert MODELS.get(name).name == name
+        assert "in_channels" not in MODELS.params(name)
+    assert MODELS.params("unet")[:2] == ["base_channels", "depth"]
+    reg: Registry[int] = Registry("thing", fixed=("x",))
+    reg.register("f", lambda x, a, b=2: x + a + b)
+    assert reg.bind("f", {"a": 1}, x=0) == {"x": 0, "a": 1, "b": 2}
+    with pytest.raises(ValueError, match=r"thing 'f': missing a required argument: 'a'"):
+        reg.bind("f", {}, x=0)
+    with pytest.raises(ValueError, match=r"'c' \(value 3\); allowed: a, b"):
+        reg.bind("f", {"c": 3}, x=0)
+    with pytest.raises(ValueError, match="takes no metadata"):
+        reg.register("g", lambda x: x, spatial_dims=2)

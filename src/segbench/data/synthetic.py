@@ -12,15 +12,22 @@ segmentation benchmarks with controlled class proportions and intensity overlap)
 
 Class intensities overlap, and images are blurred and noised, so the task is not trivial.
 Every array is a pure function of ``(name, n, size, seed, params)``.
+
+Generators are registered like losses and models, ``@GENERATORS.register("synth_vessels")``; a
+generator is ``fn(rng, size, *, <its parameters with defaults>) -> (image, mask)``, so its
+parameters are its keyword-only arguments and an unknown one raises ``ValueError`` naming it,
+its value and the allowed ones (:func:`check_params`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from segbench.registry import Registry
 
 GENERATOR_VERSION = 1
 
@@ -29,6 +36,12 @@ CLASS_NAMES: dict[str, list[str]] = {
     "synth_cells": ["membrane", "glia_extracellular", "mitochondria", "synapse", "intracellular"],
     "synth_organs": ["background", "organ", "ground_glass", "consolidation"],
 }
+
+
+GENERATORS: Registry[tuple[np.ndarray, np.ndarray]] = Registry(
+    "synthetic generator", fixed=("rng", "size")
+)
+"""Generator name -> ``fn(rng, size, **params) -> (image float [size, size], mask uint8)``."""
 
 
 def _finish(
@@ -40,11 +53,21 @@ def _finish(
     return np.clip((img - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
 
 
+@GENERATORS.register("synth_vessels")
 def _vessels(
-    rng: np.random.Generator, size: int, p: dict[str, Any]
+    rng: np.random.Generator,
+    size: int,
+    *,
+    foreground: float = 0.07,
+    contrast: float = 0.22,
+    noise: float = 0.06,
+    blur: float = 0.7,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random smooth curves (vessel trees) drawn 1-2 px thick on a shaded background."""
-    target_fg = float(p.get("foreground", 0.07))
+    """Random smooth curves (vessel trees) drawn 1-2 px thick on a shaded background.
+
+    ``foreground``: target vessel share of the pixels; ``contrast``: how much darker vessels are.
+    """
+    target_fg = float(foreground)
     mask = np.zeros((size, size), dtype=bool)
     yy, xx = np.mgrid[0:size, 0:size]
     # Draw curves until the foreground share reaches the target.
@@ -68,30 +91,46 @@ def _vessels(
             mask[y0:y1, x0:x1] |= d2 <= width**2
     shade = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), size / 6)
     shade = 0.5 + 0.15 * shade / (np.abs(shade).max() + 1e-6)
-    intensity = shade - float(p.get("contrast", 0.22)) * mask
+    intensity = shade - float(contrast) * mask
     # Dark blobs (like haemorrhages / the optic-disc rim) that are NOT vessels: distractors.
     for _ in range(int(rng.integers(2, 5))):
         cy, cx = rng.uniform(0, size, 2)
         rad = rng.uniform(size / 30, size / 12)
         intensity -= 0.18 * (((yy - cy) ** 2 + (xx - cx) ** 2) <= rad**2)
-    img = _finish(rng, intensity, float(p.get("noise", 0.06)), float(p.get("blur", 0.7)))
+    img = _finish(rng, intensity, float(noise), float(blur))
     return img, mask.astype(np.uint8)
 
 
-def _cells(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Voronoi cells: membranes between cells, some extracellular cells, mitochondria, synapses."""
-    n_cells = int(p.get("cells", max(6, size // 6)))
+@GENERATORS.register("synth_cells")
+def _cells(
+    rng: np.random.Generator,
+    size: int,
+    *,
+    cells: int | None = None,
+    membrane_width: float = 1.6,
+    extracellular_share: float = 0.25,
+    mitochondria: int | None = None,
+    synapses: int = 2,
+    noise: float = 0.07,
+    blur: float = 0.8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voronoi cells: membranes between cells, some extracellular cells, mitochondria, synapses.
+
+    ``cells`` (default ``max(6, size // 6)``) and ``mitochondria`` (default ``max(4, size // 5)``)
+    are counts; ``synapses`` the number of rare tiny spots.
+    """
+    n_cells = int(max(6, size // 6) if cells is None else cells)
     seeds = rng.uniform(0, size, (n_cells, 2))
     yy, xx = np.mgrid[0:size, 0:size]
     d = (yy[None] - seeds[:, 0, None, None]) ** 2 + (xx[None] - seeds[:, 1, None, None]) ** 2
     order = np.sort(d, axis=0)
     owner = np.argmin(d, axis=0)
-    membrane = (np.sqrt(order[1]) - np.sqrt(order[0])) < float(p.get("membrane_width", 1.6))
+    membrane = (np.sqrt(order[1]) - np.sqrt(order[0])) < float(membrane_width)
     label = np.full((size, size), 4, dtype=np.uint8)  # intracellular
-    extracellular = rng.random(n_cells) < float(p.get("extracellular_share", 0.25))
+    extracellular = rng.random(n_cells) < float(extracellular_share)
     label[extracellular[owner]] = 1
     # Mitochondria: small ellipses inside intracellular cells.
-    for _ in range(int(p.get("mitochondria", max(4, size // 5)))):
+    for _ in range(int(max(4, size // 5) if mitochondria is None else mitochondria)):
         cy, cx = rng.uniform(0, size, 2)
         a, b = rng.uniform(size / 40, size / 16), rng.uniform(size / 60, size / 30)
         t = rng.uniform(0, np.pi)
@@ -102,7 +141,7 @@ def _cells(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.n
     label[membrane] = 0
     # Synapses: rare tiny dark spots on membranes.
     mem_idx = np.flatnonzero(membrane)
-    for _ in range(int(p.get("synapses", 2))):
+    for _ in range(int(synapses)):
         if mem_idx.size == 0:
             break
         k = rng.choice(mem_idx)
@@ -112,14 +151,25 @@ def _cells(rng: np.random.Generator, size: int, p: dict[str, Any]) -> tuple[np.n
     means = np.array([0.22, 0.62, 0.38, 0.12, 0.55])  # overlapping class intensities
     texture = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.5)
     intensity = means[label] + 0.08 * texture / (np.abs(texture).max() + 1e-6)
-    img = _finish(rng, intensity, float(p.get("noise", 0.07)), float(p.get("blur", 0.8)))
+    img = _finish(rng, intensity, float(noise), float(blur))
     return img, label
 
 
+@GENERATORS.register("synth_organs")
 def _organs(
-    rng: np.random.Generator, size: int, p: dict[str, Any]
+    rng: np.random.Generator,
+    size: int,
+    *,
+    ground_glass: int = 3,
+    consolidation_rate: float = 0.7,
+    noise: float = 0.06,
+    blur: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two large 'lungs' with ground-glass patches and small rare consolidations inside."""
+    """Two large 'lungs' with ground-glass patches and small rare consolidations inside.
+
+    ``ground_glass``: at most this many patches; ``consolidation_rate``: share of images with
+    consolidations.
+    """
     yy, xx = np.mgrid[0:size, 0:size] / size
     label = np.zeros((size, size), dtype=np.uint8)
     for side in (-1, 1):
@@ -138,26 +188,25 @@ def _organs(
         return (((yy - cy) ** 2 + (xx - cx) ** 2) <= (r * (1 + 0.3 * wobble)) ** 2) & organ
 
     if coords.size:
-        for _ in range(int(rng.integers(1, int(p.get("ground_glass", 3)) + 1))):
+        for _ in range(int(rng.integers(1, int(ground_glass) + 1))):
             label[_blob((0.07, 0.13))] = 2
-        if rng.random() < float(p.get("consolidation_rate", 0.7)):
+        if rng.random() < float(consolidation_rate):
             for _ in range(int(rng.integers(1, 3))):
                 label[_blob((0.03, 0.06))] = 3
     means = np.array([0.55, 0.15, 0.32, 0.5])  # consolidation overlaps the body's intensity
     body = (((yy - 0.5) / 0.48) ** 2 + ((xx - 0.5) / 0.46) ** 2) <= 1
     intensity = np.where(body, means[label], 0.05)
     intensity = intensity + 0.06 * ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 2)
-    img = _finish(rng, intensity, float(p.get("noise", 0.06)), float(p.get("blur", 1.0)))
+    img = _finish(rng, intensity, float(noise), float(blur))
     return img, label
 
 
-GENERATORS: dict[
-    str, Callable[[np.random.Generator, int, dict[str, Any]], tuple[np.ndarray, np.ndarray]]
-] = {
-    "synth_vessels": _vessels,
-    "synth_cells": _cells,
-    "synth_organs": _organs,
-}
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` for an unknown generator or a parameter it does not take.
+
+    The message names the parameter, its value and the generator's parameters.
+    """
+    GENERATORS.bind(name, params, rng=None, size=0)
 
 
 def generate(
@@ -177,12 +226,14 @@ def generate(
         ``images`` float32 [n, 1, size, size], ``masks`` uint8 [n, size, size], ``ids``, ``meta``.
 
     Raises:
-        ValueError: unknown name, or ``n``/``size`` out of range.
+        ValueError: unknown name, an unknown parameter, or ``n``/``size`` out of range.
     """
     if name not in GENERATORS:
         raise ValueError(
             f"unknown synthetic dataset {name!r}; known: {', '.join(sorted(GENERATORS))}"
         )
+    check_params(name, params)
+    make = GENERATORS.get(name)
     if n < 2:
         raise ValueError(f"synthetic dataset {name!r}: n must be >= 2, got {n}")
     if size < 32:
@@ -192,7 +243,7 @@ def generate(
     masks = np.empty((n, size, size), dtype=np.uint8)
     for k in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([seed, k, tag]))
-        img, mask = GENERATORS[name](rng, size, params)
+        img, mask = make(rng, size, **params)
         images[k, 0] = img
         masks[k] = mask
     ids = [f"{name}_{k:04d}" for k in range(n)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (registration)
     balance,
-    base,
+    ce,
     compound,
     functional,
     multiplicative,
@@ -17,6 +17,6 @@ from . import (  # noqa: F401  (registration)
     region_size,
     surgery,
 )
-from .registry import LOSSES, build_loss, list_losses
+from .core import LOSSES, build_loss, list_losses
 
 __all__ = ["LOSSES", "build_loss", "list_losses", "functional"]

@@ -30,8 +30,7 @@ import math
 import torch
 
 from . import functional as Fn
-from ._base import SegLoss, check_bool, check_choice, check_number
-from .registry import LOSSES
+from .core import LOSSES, SegLoss, check_bool, check_choice, check_number
 
 _HARD_SPEC = {
     "background": "included (ordinary class)",
@@ -47,7 +46,6 @@ class TopKLoss(SegLoss):
         k: percentage of pixels kept, in (0, 100] (default 10, Table 6). At least one pixel is kept.
     """
 
-    name = "topk"
     spec = {
         "formula": "-(1/N) sum_{i in worst k%} log p_{i,y_i}",
         "paper": "004 Eq. 3",
@@ -58,7 +56,6 @@ class TopKLoss(SegLoss):
     def __init__(self, k: float = 10.0) -> None:
         super().__init__()
         self.k = check_number("k", k, 0.0, 100.0, low_open=True)
-        self._params = {"k": k}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ce = Fn.pixel_ce(logits, target).reshape(-1)
@@ -75,7 +72,6 @@ class TopKThresholdLoss(SegLoss):
         t: probability threshold in (0, 1] (default 0.9, Table 6).
     """
 
-    name = "topk_thr"
     spec = {
         "formula": "sum_i [p_{i,y_i}<t] CE_i / sum_i [p_{i,y_i}<t]",
         "paper": "004 Eq. 2",
@@ -86,7 +82,6 @@ class TopKThresholdLoss(SegLoss):
     def __init__(self, t: float = 0.9) -> None:
         super().__init__()
         self.t = check_number("t", t, 0.0, 1.0, low_open=True)
-        self._params = {"t": t}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ce = Fn.pixel_ce(logits, target)
@@ -177,7 +172,6 @@ class IntraClassBalanceLoss(SegLoss):
             computes Eq. 12 per image and averages.
     """
 
-    name = "intra_cbl"
     spec = {
         "formula": "-sum_c [mean_{y=c,p<=t} log p + mean_{y=c,p>t} log p]",
         "paper": "004 Eq. 12",
@@ -189,7 +183,6 @@ class IntraClassBalanceLoss(SegLoss):
         super().__init__()
         self.t = check_number("t", t, 0.0, 1.0)
         self.batch = check_bool("batch", batch)
-        self._params = {"t": t, "batch": batch}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return intra_cbl(logits, target, self.t, self.batch)
@@ -199,7 +192,6 @@ class IntraClassBalanceLoss(SegLoss):
 class InterClassBalanceLoss(SegLoss):
     """Inter-class Balance loss (paper 004, Eq. 11). Binary only (C = 2); per image, mean over images."""
 
-    name = "inter_cbl"
     min_classes = 2
     max_classes = 2
     spec = {
@@ -209,10 +201,6 @@ class InterClassBalanceLoss(SegLoss):
         "background": "binary only (C=2); class 1 = foreground",
         "smoothing": "none (log_softmax)",
     }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._params = {}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return inter_cbl(logits, target)
@@ -235,7 +223,6 @@ class BalanceLoss(SegLoss):
             ``"always"`` (Eq. 13 from the first batch).
     """
 
-    name = "balance"
     min_classes = 2
     max_classes = 2
     spec = {
@@ -253,7 +240,6 @@ class BalanceLoss(SegLoss):
         self.t = check_number("t", t, 0.0, 1.0)
         self.switch = check_choice("switch", switch, ["criterion", "never", "always"])
         self.register_buffer("stage", torch.tensor(2 if switch == "always" else 1))
-        self._params = {"alpha": alpha, "t": t, "switch": switch}
 
     def reset_stage(self) -> None:
         """Go back to stage 1 (unless ``switch="always"``)."""

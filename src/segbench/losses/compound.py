@@ -15,10 +15,9 @@ from collections.abc import Sequence
 import torch
 
 from . import functional as Fn
-from ._base import check_int, check_number
-from .base import _class_alpha, check_alpha
+from .ce import _class_alpha, check_alpha
+from .core import LOSSES, check_int, check_number
 from .region import _REGION_SPEC, DEFAULT_SMOOTH, LOG_DICE_ABSENT, RegionLoss
-from .registry import LOSSES
 
 _COMPOUND_SPEC = {
     **_REGION_SPEC,
@@ -46,11 +45,9 @@ class _RegionPlusPixel(RegionLoss):
         super().__init__(smooth, batch, include_background)
         self.w_region = check_number(names[0], w_region, low=0.0)
         self.w_pixel = check_number(names[1], w_pixel, low=0.0)
-        self._params.update({names[0]: w_region, names[1]: w_pixel})
         if self.focal:
             self.gamma = check_number("gamma", gamma, low=0.0)
             self.alpha = check_alpha(alpha)
-            self._params.update(gamma=gamma, alpha=alpha)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp, probs, onehot = Fn.logp_probs_onehot(logits, target)
@@ -58,7 +55,7 @@ class _RegionPlusPixel(RegionLoss):
         if self.log_region:  # absent classes masked, as the log_dice loss
             region = Fn.log_dice_loss(tp, fp, fn, self.smooth, self.include_background)
         else:
-            region = 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+            region = self.dice_loss(tp, fp, fn)
         logp_true = Fn.true_class(logp, target)
         if self.focal:
             a = _class_alpha(self.alpha, logits.shape[1], logits)
@@ -78,7 +75,6 @@ class DiceCELoss(_RegionPlusPixel):
         smooth, batch, include_background: of the Dice term, as :class:`~.region.DiceLoss`.
     """
 
-    name = "dice_ce"
     spec = {
         "formula": "w_dice L_Dice + w_ce L_CE",
         "paper": "000 Eq. 1; 003 DiceCE",
@@ -105,7 +101,7 @@ class DiceCELoss(_RegionPlusPixel):
 
 
 @LOSSES.register("log_dice_ce")
-class LogDiceCELoss(_RegionPlusPixel):
+class LogDiceCELoss(DiceCELoss):
     """``w_dice * (-(1/C) sum_{c present} log Dice_c) + w_ce * L_CE`` (paper 003 LogDiceCE).
 
     Wong et al. 2018. The log-Dice term masks absent classes exactly as
@@ -115,7 +111,6 @@ class LogDiceCELoss(_RegionPlusPixel):
         mini-batch (paper 003, l. 325-328).
     """
 
-    name = "log_dice_ce"
     log_region = True
     spec = {
         "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
@@ -123,23 +118,6 @@ class LogDiceCELoss(_RegionPlusPixel):
         **_COMPOUND_SPEC,
         "notes": "paper 003: balancing weight 0.1 (Sec. 4.1); log-Dice " + LOG_DICE_ABSENT,
     }
-
-    def __init__(
-        self,
-        w_dice: float = 1.0,
-        w_ce: float = 1.0,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(
-            w_dice,
-            w_ce,
-            ("w_dice", "w_ce"),
-            smooth=smooth,
-            batch=batch,
-            include_background=include_background,
-        )
 
 
 @LOSSES.register("dice_focal")
@@ -152,7 +130,6 @@ class DiceFocalLoss(_RegionPlusPixel):
         smooth, batch, include_background: of the Dice term.
     """
 
-    name = "dice_focal"
     focal = True
     spec = {"formula": "w_dice L_Dice + w_focal L_focal", "paper": "003 DiceFL", **_COMPOUND_SPEC}
 
@@ -172,7 +149,7 @@ class DiceFocalLoss(_RegionPlusPixel):
 
 
 @LOSSES.register("log_dice_focal")
-class LogDiceFocalLoss(_RegionPlusPixel):
+class LogDiceFocalLoss(DiceFocalLoss):
     """``w_dice * (-(1/C) sum_{c present} log Dice_c) + w_focal * L_focal`` (paper 003 LogDiceFL).
 
     The log-Dice term masks absent classes exactly as :class:`~.region.LogDiceLoss`.
@@ -180,8 +157,6 @@ class LogDiceFocalLoss(_RegionPlusPixel):
     Args: as :class:`DiceFocalLoss`.
     """
 
-    name = "log_dice_focal"
-    focal = True
     log_region = True
     spec = {
         "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal",
@@ -189,20 +164,6 @@ class LogDiceFocalLoss(_RegionPlusPixel):
         **_COMPOUND_SPEC,
         "notes": "log-Dice " + LOG_DICE_ABSENT,
     }
-
-    def __init__(
-        self,
-        w_dice: float = 1.0,
-        w_focal: float = 1.0,
-        gamma: float = 2.0,
-        alpha: float | Sequence[float] | None = None,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(
-            w_dice, w_focal, ("w_dice", "w_focal"), gamma, alpha, smooth, batch, include_background
-        )
 
 
 @LOSSES.register("combo")
@@ -220,7 +181,6 @@ class ComboLoss(RegionLoss):
         smooth, batch, include_background: of the Dice term.
     """
 
-    name = "combo"
     spec = {
         "formula": "alpha mBCE - (1-alpha) mean_c Dice_c; mBCE = -mean[beta y log p + (1-beta)(1-y) log(1-p)]",
         "paper": "Taghanaki et al. 2019 (002, 004 baseline)",
@@ -239,7 +199,6 @@ class ComboLoss(RegionLoss):
         super().__init__(smooth, batch, include_background)
         self.alpha = check_number("alpha", alpha, 0.0, 1.0)
         self.beta = check_number("beta", beta, 0.0, 1.0)
-        self._params.update(alpha=alpha, beta=beta)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp, probs, onehot = Fn.logp_probs_onehot(logits, target)
@@ -272,7 +231,6 @@ class AsymmetricUnifiedFocalLoss(RegionLoss):
             averages per image, use batch=False for that).
     """
 
-    name = "unified_focal"
     spec = {
         "formula": "lam L_maF + (1-lam) L_maFT (asymmetric)",
         "paper": "Yeung et al. 2022 (004 baseline)",
@@ -292,13 +250,6 @@ class AsymmetricUnifiedFocalLoss(RegionLoss):
         self.lam = check_number("lam", lam, 0.0, 1.0)
         self.delta = check_number("delta", delta, 0.0, 1.0)
         self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=True)
-        self._params = {
-            "lam": lam,
-            "delta": delta,
-            "gamma": gamma,
-            "smooth": smooth,
-            "batch": batch,
-        }
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp, probs, onehot = Fn.logp_probs_onehot(logits, target)
@@ -327,7 +278,6 @@ class DiceMarginalL1ACELoss(RegionLoss):
         smooth, batch, include_background: of both terms (batch=False: per image, then mean).
     """
 
-    name = "ml1ace_dice"
     spec = {
         "formula": "w_dice L_Dice + w_ace mean_c mean_{bins nonempty} |mean p - mean y|",
         "paper": "002 App. D (Barfoot et al. 2024)",
@@ -349,11 +299,10 @@ class DiceMarginalL1ACELoss(RegionLoss):
         self.bins = check_int("bins", bins, low=1)
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ace = check_number("w_ace", w_ace, low=0.0)
-        self._params.update(bins=bins, w_dice=w_dice, w_ace=w_ace)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         probs, onehot = Fn.probs_onehot(logits, target)
         tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        dice_loss = 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+        dice_loss = self.dice_loss(tp, fp, fn)
         ace = self.mean(Fn.binned_calibration_error(probs, onehot, self.bins, self.batch))
         return self.w_dice * dice_loss + self.w_ace * ace

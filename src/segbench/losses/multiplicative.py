@@ -19,9 +19,8 @@ from __future__ import annotations
 import torch
 
 from . import functional as Fn
-from ._base import check_choice, check_number
+from .core import LOSSES, check_choice, check_number
 from .region import _REGION_SPEC, DEFAULT_SMOOTH, RegionLoss
-from .registry import LOSSES
 
 
 class _DiceAndCE(RegionLoss):
@@ -48,7 +47,6 @@ class MultiplicativeLoss(_DiceAndCE):
         logits ``[B, C, *spatial]``, target ``[B, *spatial]`` -> scalar.
     """
 
-    name = "ml"
     spec = {
         "formula": "L_Dice * L_CE",
         "paper": "000 Eq. 5 (grad Eq. 6-7)",
@@ -81,7 +79,6 @@ class ConfidenceAdaptiveMultiplicativeLoss(_DiceAndCE):
         ValueError: unknown ``confidence``, ``r <= 0``.
     """
 
-    name = "caml"
     spec = {
         "formula": "L_Dice * L_CE^alpha, alpha = (1 - p_bar)^D, p_bar = mean_i p_{i,y_i}",
         "paper": "000 erratum Eq. 13-15 (pixel: Eq. 10-12; r: Table 4)",
@@ -101,7 +98,6 @@ class ConfidenceAdaptiveMultiplicativeLoss(_DiceAndCE):
         super().__init__(smooth, batch, include_background)
         self.confidence = check_choice("confidence", confidence, ["batch", "pixel"])
         self.r = None if r is None else check_number("r", r, low=0.0, low_open=True)
-        self._params.update(confidence=confidence, r=r)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         dice_loss, dice, ce = self.parts(logits, target)

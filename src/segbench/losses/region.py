@@ -20,8 +20,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as Fn
-from ._base import SegLoss, check_bool, check_number
-from .registry import LOSSES
+from .core import LOSSES, SegLoss, check_bool, check_number
 
 DEFAULT_SMOOTH = 1e-5
 
@@ -42,11 +41,6 @@ class RegionLoss(SegLoss):
         self.smooth = check_number("smooth", smooth, low=0.0)
         self.batch = check_bool("batch", batch)
         self.include_background = check_bool("include_background", include_background)
-        self._params: dict[str, object] = {
-            "smooth": smooth,
-            "batch": batch,
-            "include_background": include_background,
-        }
 
     def counts(
         self, logits: torch.Tensor, target: torch.Tensor, power: float = 1.0
@@ -56,6 +50,10 @@ class RegionLoss(SegLoss):
 
     def mean(self, per_class: torch.Tensor) -> torch.Tensor:
         return Fn.class_mean(per_class, self.include_background)
+
+    def dice_loss(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
+        """``1 - mean_c Dice_c`` of the soft counts (paper 000, Eq. 3-4), this loss's options."""
+        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
 
 
 @LOSSES.register("dice")
@@ -72,7 +70,6 @@ class DiceLoss(RegionLoss):
         ValueError: smooth < 0 or a non-bool flag.
     """
 
-    name = "dice"
     spec = {
         "formula": "1 - mean_c (2TP_c+s)/(2TP_c+FP_c+FN_c+s)",
         "paper": "000 Eq. 3-4",
@@ -80,8 +77,7 @@ class DiceLoss(RegionLoss):
     }
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        tp, fp, fn = self.counts(logits, target)
-        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+        return self.dice_loss(*self.counts(logits, target))
 
 
 LOG_DICE_ABSENT = "absent classes masked: a class without ground truth in the unit (batch, or image with batch=False) contributes 0 (smp rule); / C"
@@ -102,7 +98,6 @@ class LogDiceLoss(RegionLoss):
         mini-batch (Sec. 3, l. 325-328).
     """
 
-    name = "log_dice"
     spec = {
         "formula": "-(1/C) sum_{c present} log Dice_c",
         "paper": "003 Eq. 2",
@@ -126,7 +121,6 @@ class GeneralizedDiceLoss(RegionLoss):
     Args: as :class:`DiceLoss`; with ``batch=False`` one ratio per image, then the mean.
     """
 
-    name = "generalized_dice"
     spec = {
         "formula": "1 - (2 sum_c w_c TP_c + s)/(sum_c w_c(2TP_c+FP_c+FN_c) + s), w_c = 1/n_c^2",
         "paper": "Sudre et al. 2017 (baseline)",
@@ -160,7 +154,6 @@ class TverskyLoss(RegionLoss):
         ValueError: negative alpha / beta, or alpha = beta = 0.
     """
 
-    name = "tversky"
     spec = {
         "formula": "1 - mean_c (TP+s)/(TP+alpha FP+beta FN+s)",
         "paper": "Salehi et al. 2017; 002 baseline",
@@ -178,7 +171,6 @@ class TverskyLoss(RegionLoss):
         super().__init__(smooth, batch, include_background)
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.beta = check_number("beta", beta, low=0.0)
-        self._params.update(alpha=alpha, beta=beta)
 
     def index(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         tp, fp, fn = self.counts(logits, target)
@@ -198,7 +190,6 @@ class FocalTverskyLoss(TverskyLoss):
         smooth, batch, include_background: as :class:`DiceLoss`.
     """
 
-    name = "focal_tversky"
     spec = {
         "formula": "mean_c (1 - TI_c)^gamma",
         "paper": "Abraham & Khan 2019 (baseline)",
@@ -216,7 +207,6 @@ class FocalTverskyLoss(TverskyLoss):
     ) -> None:
         super().__init__(alpha, beta, smooth, batch, include_background)
         self.gamma = check_number("gamma", gamma, low=0.0, low_open=True)
-        self._params.update(gamma=gamma)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # clamp: (1 - TI)^gamma with gamma < 1 has an infinite slope at TI = 1
@@ -236,7 +226,6 @@ class DicePlusPlusLoss(RegionLoss):
         ValueError: gamma < 1 (the per-pixel power then has an infinite slope at 0).
     """
 
-    name = "dice_pp"
     spec = {
         "formula": "1 - mean_c (2TP+s)/(2TP+sum(p(1-y))^g+sum((1-p)y)^g+s)",
         "paper": "002 App. E (Yeung et al. 2023)",
@@ -252,8 +241,6 @@ class DicePlusPlusLoss(RegionLoss):
     ) -> None:
         super().__init__(smooth, batch, include_background)
         self.gamma = check_number("gamma", gamma, low=1.0)
-        self._params.update(gamma=gamma)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        tp, fp, fn = self.counts(logits, target, power=self.gamma)
-        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+        return self.dice_loss(*self.counts(logits, target, power=self.gamma))

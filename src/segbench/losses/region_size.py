@@ -20,8 +20,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as Fn
-from ._base import SegLoss, check_bool, check_choice, check_number
-from .registry import LOSSES
+from .core import LOSSES, SegLoss, check_bool, check_choice, check_number
 
 _SIZE_SPEC = {
     "reduction": "CE/FL: mean over pixels; proportions per image (batch=False), penalty mean over images",
@@ -67,7 +66,6 @@ class RegionCrossEntropyLoss(_RegionSize):
         ValueError: unknown penalty, lam < 0, tau <= 0.
     """
 
-    name = "rce"
     spec = {
         "formula": "CE + lam R(y_hat, p_hat), R = L1 | KL",
         "paper": "003 Eq. 7, App. C",
@@ -81,12 +79,6 @@ class RegionCrossEntropyLoss(_RegionSize):
         kind = check_choice("penalty", penalty, ["l1", "kl"])
         super().__init__(DEFAULT_LAM[kind] if lam is None else lam, tau, batch)
         self.penalty = kind
-        self._params: dict[str, object] = {
-            "penalty": penalty,
-            "lam": self.lam,
-            "tau": tau,
-            "batch": batch,
-        }
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return Fn.pixel_ce(logits, target).mean()
@@ -105,7 +97,6 @@ class RegionFocalLoss(RegionCrossEntropyLoss):
     Args: as :class:`RegionCrossEntropyLoss`, plus ``gamma`` of the focal term (default 2, Sec. 4.1).
     """
 
-    name = "rfl"
     spec = {
         "formula": "FL_gamma + lam R(y_hat, p_hat), R = L1 | KL",
         "paper": "003 Eq. 7, App. C (RFL)",
@@ -122,7 +113,6 @@ class RegionFocalLoss(RegionCrossEntropyLoss):
     ) -> None:
         super().__init__(penalty, lam, tau, batch)
         self.gamma = check_number("gamma", gamma, low=0.0)
-        self._params.update(gamma=gamma)
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return Fn.pixel_focal(logits, target, self.gamma).mean()
@@ -139,7 +129,6 @@ class DiceBiasCrossEntropyLoss(_RegionSize):
         batch: proportions over the whole batch instead of per image (default False).
     """
 
-    name = "dbce"
     spec = {
         "formula": "CE + lam sum_k log(p_hat_k + y_hat_k)",
         "paper": "003 Eq. 2 (DB) + CE",
@@ -148,7 +137,6 @@ class DiceBiasCrossEntropyLoss(_RegionSize):
 
     def __init__(self, lam: float = 0.01, tau: float = 1.0, batch: bool = False) -> None:
         super().__init__(lam, tau, batch)
-        self._params = {"lam": lam, "tau": tau, "batch": batch}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         p_hat, y_hat = self.proportions(logits, target)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 
-from .registry import LOSSES
+from .core import LOSSES
 
 BEGIN = "<!-- BEGIN GENERATED LOSS TABLE (python scripts/gen_loss_spec.py) -->"
 END = "<!-- END GENERATED LOSS TABLE -->"

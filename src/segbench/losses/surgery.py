@@ -25,9 +25,8 @@ from typing import Any
 import torch
 
 from . import functional as Fn
-from ._base import check_choice, check_int, check_number
+from .core import LOSSES, check_choice, check_int, check_number
 from .region import DEFAULT_SMOOTH, RegionLoss
-from .registry import LOSSES
 
 
 def surgery_weight(
@@ -76,12 +75,16 @@ class _SurgeryLoss(RegionLoss):
         super().__init__(smooth, batch, include_background)
         self.n = None if n is None else check_int("n", n, low=1)
         self.scale = check_number("scale", scale, low=0.0, low_open=True)
-        self._params.update(n=n, scale=scale)
+
+    def surgery_probs(
+        self, logits: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(SurgerySoftmax probabilities, one-hot target)`` of a binary batch."""
+        onehot = Fn.one_hot(target, 2, logits.dtype)
+        return SurgerySoftmax.apply(logits, onehot, self.n, self.scale), onehot
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        onehot = Fn.one_hot(target, 2, logits.dtype)
-        probs = SurgerySoftmax.apply(logits, onehot, self.n, self.scale)
-        return self.base_value(probs, onehot, target)
+        return self.base_value(*self.surgery_probs(logits, target), target)
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
@@ -109,7 +112,6 @@ class DiceSurgeryLoss(_SurgeryLoss):
         ValueError: n < 1, scale <= 0; at forward, C != 2.
     """
 
-    name = "dice_surgery"
     spec = {
         "formula": "value: 1 - Dice_fg; backward: dL/dz_fg = scale|y-p|(1-(1-p)^n)(1-p^n) G",
         "paper": "002 Eq. 1, 9-10, Listing 1",
@@ -119,8 +121,7 @@ class DiceSurgeryLoss(_SurgeryLoss):
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+        return self.dice_loss(*Fn.soft_counts(probs, onehot, self.batch))
 
 
 @LOSSES.register("tversky_surgery")
@@ -133,7 +134,6 @@ class TverskySurgeryLoss(_SurgeryLoss):
             :class:`DiceSurgeryLoss`.
     """
 
-    name = "tversky_surgery"
     spec = {
         "formula": "value: 1 - TI_fg; backward as dice_surgery",
         "paper": "002 Eq. 10, Listing 1, App. D",
@@ -153,7 +153,6 @@ class TverskySurgeryLoss(_SurgeryLoss):
         super().__init__(n, scale, smooth, batch, include_background)
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.beta = check_number("beta", beta, low=0.0)
-        self._params.update(alpha=alpha, beta=beta)
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
@@ -163,7 +162,7 @@ class TverskySurgeryLoss(_SurgeryLoss):
 
 
 @LOSSES.register("dice_ce_surgery")
-class DiceCESurgeryLoss(_SurgeryLoss):
+class DiceCESurgeryLoss(DiceSurgeryLoss):
     """``w_dice * Dice + w_ce * CE`` value with the surgery backward (paper 002 "CE + Dice - Surgery").
 
     ``surgery_on`` says which terms go through the replaced softmax backward:
@@ -192,7 +191,6 @@ class DiceCESurgeryLoss(_SurgeryLoss):
         ValueError: an unknown ``surgery_on``, negative weights; as :class:`DiceSurgeryLoss`.
     """
 
-    name = "dice_ce_surgery"
     spec = {
         "formula": "value: w_dice(1 - Dice_fg) + w_ce CE; backward as dice_surgery",
         "paper": "002 Tables 1-2, Listing 1, App. C",
@@ -215,23 +213,17 @@ class DiceCESurgeryLoss(_SurgeryLoss):
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ce = check_number("w_ce", w_ce, low=0.0)
         self.surgery_on = check_choice("surgery_on", surgery_on, ["all", "dice"])
-        self._params.update(w_dice=w_dice, w_ce=w_ce, surgery_on=surgery_on)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.surgery_on == "all":
             return super().compute(logits, target)
-        onehot = Fn.one_hot(target, 2, logits.dtype)
-        probs = SurgerySoftmax.apply(logits, onehot, self.n, self.scale)
+        probs, onehot = self.surgery_probs(logits, target)
         ce = Fn.pixel_ce(logits, target).mean()
-        return self.w_dice * self.dice_term(probs, onehot) + self.w_ce * ce
-
-    def dice_term(self, probs: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+        return self.w_dice * super().base_value(probs, onehot, target) + self.w_ce * ce
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
         p_true = (probs * onehot).sum(1)
         ce = -p_true.clamp_min(Fn.EPS).log().mean()
-        return self.w_dice * self.dice_term(probs, onehot) + self.w_ce * ce
+        return self.w_dice * super().base_value(probs, onehot, target) + self.w_ce * ce

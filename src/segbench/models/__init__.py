@@ -7,7 +7,7 @@ in ``docs/models.md``. No pretrained weights are downloaded by default.
 """
 
 from segbench.models import monai_models, smp_models, transunet, unet  # noqa: F401  (register)
-from segbench.models._base import (
+from segbench.models.registry import (
     MODEL_INFO,
     MODELS,
     ModelInfo,
@@ -15,7 +15,6 @@ from segbench.models._base import (
     check_input_size,
     input_divisor,
     list_models,
-    register_model,
 )
 
 __all__ = [
@@ -26,5 +25,4 @@ __all__ = [
     "check_input_size",
     "input_divisor",
     "list_models",
-    "register_model",
 ]

@@ -12,12 +12,12 @@ residual subunits, instance norm) follow nnU-Net's base width and MONAI's exampl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
 
-from segbench.models._base import register_model
+from segbench.models.registry import MODELS
 
 NORMS = ("instance", "batch")
 ACTS = ("prelu", "relu", "leakyrelu")
@@ -87,21 +87,40 @@ def _strides_divisor(strides: Sequence[int] = (2, 2, 2, 2), **_: object) -> int:
     return d
 
 
-_TINY = {"channels": [8, 16, 32, 64], "strides": [2, 2, 2], "num_res_units": 1}
+def _res_unet_ctor(
+    spatial_dims: int, default_channels: tuple[int, ...], doc: str
+) -> Callable[..., nn.Module]:
+    """The registered constructor of the ``spatial_dims``-D residual U-Net (one signature for both)."""
+
+    def ctor(
+        in_channels: int,
+        classes: int,
+        channels: Sequence[int] = default_channels,
+        strides: Sequence[int] = (2, 2, 2, 2),
+        num_res_units: int = 2,
+        norm: str = "instance",
+        act: str = "prelu",
+        dropout: float = 0.0,
+    ) -> nn.Module:
+        return _res_unet(
+            spatial_dims, in_channels, classes, channels, strides, num_res_units, norm, act, dropout
+        )
+
+    ctor.__doc__ = doc
+    ctor.__name__ = ctor.__qualname__ = "res_unet" if spatial_dims == 2 else "res_unet_3d"
+    return ctor
 
 
-@register_model("res_unet", divisor=_strides_divisor, tiny=_TINY, reference=_REF)
-def res_unet(
-    in_channels: int,
-    classes: int,
-    channels: Sequence[int] = (32, 64, 128, 256, 512),
-    strides: Sequence[int] = (2, 2, 2, 2),
-    num_res_units: int = 2,
-    norm: str = "instance",
-    act: str = "prelu",
-    dropout: float = 0.0,
-) -> nn.Module:
-    """2D U-Net with residual units (paper 002), MONAI ``UNet(spatial_dims=2)``.
+res_unet = MODELS.register(
+    "res_unet",
+    divisor=_strides_divisor,
+    tiny={"channels": [8, 16, 32, 64], "strides": [2, 2, 2], "num_res_units": 1},
+    reference=_REF,
+)(
+    _res_unet_ctor(
+        2,
+        (32, 64, 128, 256, 512),
+        """2D U-Net with residual units (paper 002), MONAI ``UNet(spatial_dims=2)``.
 
     Args:
         in_channels: input channels.
@@ -116,28 +135,21 @@ def res_unet(
 
     Shape:
         ``[B, in_channels, H, W] -> [B, classes, H, W]``.
-    """
-    return _res_unet(2, in_channels, classes, channels, strides, num_res_units, norm, act, dropout)
+    """,
+    )
+)
 
-
-@register_model(
+res_unet_3d = MODELS.register(
     "res_unet_3d",
     divisor=_strides_divisor,
     spatial_dims=3,
     tiny={"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1},
     reference=_REF,
-)
-def res_unet_3d(
-    in_channels: int,
-    classes: int,
-    channels: Sequence[int] = (32, 64, 128, 256, 320),
-    strides: Sequence[int] = (2, 2, 2, 2),
-    num_res_units: int = 2,
-    norm: str = "instance",
-    act: str = "prelu",
-    dropout: float = 0.0,
-) -> nn.Module:
-    """3D U-Net with residual units (paper 002's BraTS-METS / KiTS network), MONAI ``UNet``.
+)(
+    _res_unet_ctor(
+        3,
+        (32, 64, 128, 256, 320),
+        """3D U-Net with residual units (paper 002's BraTS-METS / KiTS network), MONAI ``UNet``.
 
     Same parameters as :func:`res_unet`; channels default to ``(32, 64, 128, 256, 320)``
     (nnU-Net's 3D widths, capped at 320). Paper 002's KiTS patch ``96 x 96 x 80`` fits the
@@ -145,5 +157,6 @@ def res_unet_3d(
 
     Shape:
         ``[B, in_channels, D, H, W] -> [B, classes, D, H, W]``.
-    """
-    return _res_unet(3, in_channels, classes, channels, strides, num_res_units, norm, act, dropout)
+    """,
+    )
+)

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from segbench.models._base import register_model
+from segbench.models.registry import MODELS
 
 CONVFORMER_ENCODERS = ("convformer_s18", "convformer_s36", "convformer_m36", "convformer_b36")
 DECODER_NORMS = ("batchnorm", "identity", "layernorm", "instancenorm", "inplace")
@@ -69,7 +69,7 @@ _R50_REF = (
 )
 
 
-@register_model(
+@MODELS.register(
     "r50_unet",
     divisor=_divisor_32,
     tiny={"decoder_channels": [32, 16, 16, 8, 8]},
@@ -110,7 +110,7 @@ def r50_unet(
     )
 
 
-@register_model(
+@MODELS.register(
     "r50_fpn",
     divisor=_divisor_32,
     tiny={"decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32},
@@ -168,7 +168,7 @@ def r50_fpn(
     )
 
 
-@register_model(
+@MODELS.register(
     "convformer_unet",
     divisor=_divisor_32,
     tiny={"decoder_channels": [32, 16, 16, 8, 8]},

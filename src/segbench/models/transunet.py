@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from segbench.models._base import register_model
+from segbench.models.registry import MODELS
 
 
 class _ConvBNReLU(nn.Sequential):
@@ -57,6 +57,26 @@ class _DecoderBlock(nn.Module):
         return self.conv2(self.conv1(x))
 
 
+@MODELS.register(
+    "transunet",
+    divisor=lambda **_: 16,
+    tiny={
+        "img_size": 64,
+        "resnet_layers": [1, 1, 1],
+        "resnet_channels": [32, 64, 128],
+        "stem_channels": 16,
+        "norm_groups": 8,
+        "embed_dim": 64,
+        "depth": 2,
+        "num_heads": 4,
+        "head_channels": 32,
+        "decoder_channels": [32, 16, 16, 8],
+    },
+    reference=(
+        "Chen et al., TransUNet: Transformers Make Strong Encoders for Medical Image "
+        "Segmentation, arXiv 2102.04306 (2021); paper 000 ref [2], trained from scratch"
+    ),
+)
 class TransUNet(nn.Module):
     """TransUNet with an R50-ViT hybrid encoder and a cascaded upsampler (Chen et al. 2021).
 
@@ -253,49 +273,3 @@ def _validate(
         raise ValueError(f"decoder_channels must be 4 positive integers, got {decoder_channels!r}")
     if isinstance(n_skip, bool) or not isinstance(n_skip, int) or not 0 <= n_skip <= 3:
         raise ValueError(f"n_skip must be an integer in [0, 3], got {n_skip!r}")
-
-
-@register_model(
-    "transunet",
-    divisor=lambda **_: 16,
-    tiny={
-        "img_size": 64,
-        "resnet_layers": [1, 1, 1],
-        "resnet_channels": [32, 64, 128],
-        "stem_channels": 16,
-        "norm_groups": 8,
-        "embed_dim": 64,
-        "depth": 2,
-        "num_heads": 4,
-        "head_channels": 32,
-        "decoder_channels": [32, 16, 16, 8],
-    },
-    reference=(
-        "Chen et al., TransUNet: Transformers Make Strong Encoders for Medical Image "
-        "Segmentation, arXiv 2102.04306 (2021); paper 000 ref [2], trained from scratch"
-    ),
-)
-def transunet(
-    in_channels: int,
-    classes: int,
-    img_size: int = 256,
-    resnet_layers: Sequence[int] = (3, 4, 9),
-    resnet_channels: Sequence[int] = (256, 512, 1024),
-    stem_channels: int = 64,
-    embed_dim: int = 768,
-    depth: int = 12,
-    num_heads: int = 12,
-    mlp_ratio: float = 4.0,
-    dropout: float = 0.1,
-    attn_dropout: float = 0.0,
-    head_channels: int = 512,
-    decoder_channels: Sequence[int] = (256, 128, 64, 16),
-    n_skip: int = 3,
-    norm_groups: int = 32,
-) -> nn.Module:
-    """TransUNet R50-ViT-B/16 (Chen et al. 2021; paper 000 [2]); see :class:`TransUNet`."""
-    return TransUNet(
-        in_channels, classes, img_size, resnet_layers, resnet_channels, stem_channels,
-        embed_dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, head_channels,
-        decoder_channels, n_skip, norm_groups,
-    )  # fmt: skip

@@ -16,12 +16,13 @@ each convolution, and dropout placed at the end of the contracting path as in th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from segbench.models._base import register_model
+from segbench.models.registry import MODELS
 
 NORMS = ("batch", "instance", "none")
 DROPOUT_POSITIONS = ("bottleneck", "every_block")
@@ -172,26 +173,71 @@ def _unet_divisor(depth: int = 4, **_: object) -> int:
     return 2**depth if isinstance(depth, int) and depth > 0 else 1
 
 
-@register_model(
+def _unet_ctor(
+    spatial_dims: int, base: int, default_norm: str, doc: str
+) -> Callable[..., nn.Module]:
+    """The registered constructor of the plain ``spatial_dims``-D U-Net (one signature for both)."""
+
+    def ctor(
+        in_channels: int,
+        classes: int,
+        base_channels: int = base,
+        depth: int = 4,
+        norm: Literal["batch", "instance", "none"] = default_norm,  # type: ignore[assignment]
+        dropout: float = 0.0,
+        dropout_position: Literal["bottleneck", "every_block"] = "bottleneck",
+    ) -> nn.Module:
+        return UNet(
+            in_channels,
+            classes,
+            base_channels,
+            depth,
+            norm,
+            dropout,
+            dropout_position,
+            spatial_dims,
+        )
+
+    ctor.__doc__ = doc
+    ctor.__name__ = ctor.__qualname__ = "unet" if spatial_dims == 2 else "unet_3d"
+    return ctor
+
+
+unet = MODELS.register(
     "unet",
     divisor=_unet_divisor,
     tiny={"base_channels": 8, "depth": 4},
     reference=_REFERENCE,
+)(
+    _unet_ctor(
+        2,
+        64,
+        "batch",
+        """Classic 2D U-Net (Ronneberger et al. 2015; paper 000 [14]); see :class:`UNet`.""",
+    )
 )
-def unet(
-    in_channels: int,
-    classes: int,
-    base_channels: int = 64,
-    depth: int = 4,
-    norm: Literal["batch", "instance", "none"] = "batch",
-    dropout: float = 0.0,
-    dropout_position: Literal["bottleneck", "every_block"] = "bottleneck",
-) -> nn.Module:
-    """Classic 2D U-Net (Ronneberger et al. 2015; paper 000 [14]); see :class:`UNet`."""
-    return UNet(in_channels, classes, base_channels, depth, norm, dropout, dropout_position, 2)
+
+unet_3d = MODELS.register(
+    "unet_3d",
+    divisor=_unet_divisor,
+    spatial_dims=3,
+    tiny={"base_channels": 4, "depth": 3},
+    reference=_REFERENCE + "; 3D form as in Cicek et al., 3D U-Net, MICCAI 2016",
+)(
+    _unet_ctor(
+        3,
+        32,
+        "instance",
+        """3D version of :class:`UNet` (volumes ``[B, C, D, H, W]``).
+
+    Defaults follow the usual 3D practice (32 base channels, instance norm, as nnU-Net)
+    rather than the 2D paper's 64/none, to fit GPU memory at typical patch sizes.
+    """,
+    )
+)
 
 
-@register_model(
+@MODELS.register(
     "unet_bn_dropout",
     divisor=_unet_divisor,
     tiny={"base_channels": 8, "depth": 4},
@@ -217,27 +263,3 @@ def unet_bn_dropout(
     placement and the common rate). See :class:`UNet` for the parameters.
     """
     return UNet(in_channels, classes, base_channels, depth, "batch", dropout, dropout_position, 2)
-
-
-@register_model(
-    "unet_3d",
-    divisor=_unet_divisor,
-    spatial_dims=3,
-    tiny={"base_channels": 4, "depth": 3},
-    reference=_REFERENCE + "; 3D form as in Cicek et al., 3D U-Net, MICCAI 2016",
-)
-def unet_3d(
-    in_channels: int,
-    classes: int,
-    base_channels: int = 32,
-    depth: int = 4,
-    norm: Literal["batch", "instance", "none"] = "instance",
-    dropout: float = 0.0,
-    dropout_position: Literal["bottleneck", "every_block"] = "bottleneck",
-) -> nn.Module:
-    """3D version of :class:`UNet` (volumes ``[B, C, D, H, W]``).
-
-    Defaults follow the usual 3D practice (32 base channels, instance norm, as nnU-Net)
-    rather than the 2D paper's 64/none, to fit GPU memory at typical patch sizes.
-    """
-    return UNet(in_channels, classes, base_channels, depth, norm, dropout, dropout_position, 3)

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from . import functional as Fn
-from ._base import SegLoss, check_choice, check_number, check_vector
-from .registry import LOSSES
+from .core import LOSSES, SegLoss, check_choice, check_number, check_vector
 
 
 @LOSSES.register("ce")
@@ -27,7 +26,6 @@ class CrossEntropyLoss(SegLoss):
         the mean over all pixels of the batch.
     """
 
-    name = "ce"
     spec = {
         "formula": "-(1/N) sum_i log p_{i,y_i}",
         "paper": "000 Eq. 2",
@@ -35,10 +33,6 @@ class CrossEntropyLoss(SegLoss):
         "background": "included (ordinary class)",
         "smoothing": "none (log_softmax)",
     }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._params: dict[str, object] = {}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return Fn.pixel_ce(logits, target).mean()
@@ -76,7 +70,6 @@ class WeightedCrossEntropyLoss(SegLoss):
             list whose length is not C.
     """
 
-    name = "wce"
     spec = {
         "formula": "weight_sum: sum_i w_{y_i} CE_i / sum_i w_{y_i}; pixels: (1/N) sum_i w_{y_i} CE_i; "
         "class_sum: sum_k mean_{i in Omega_k} CE_i per image",
@@ -105,7 +98,6 @@ class WeightedCrossEntropyLoss(SegLoss):
                 "(its weights are 1/|Omega_k| of each image, paper 003 Table 1); "
                 "allowed: weights='inverse_frequency'"
             )
-        self._params = {"weights": weights, "normalization": normalization}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         c = logits.shape[1]
@@ -157,7 +149,6 @@ class FocalLoss(SegLoss):
         ValueError: gamma < 0, alpha outside [0, 1] or a list of the wrong length (at forward).
     """
 
-    name = "focal"
     spec = {
         "formula": "-(1/N) sum_i a_{y_i} (1-p_{i,y_i})^gamma log p_{i,y_i}",
         "paper": "Lin et al. 2017; 003 baseline FL",
@@ -170,7 +161,6 @@ class FocalLoss(SegLoss):
         super().__init__()
         self.gamma = check_number("gamma", gamma, low=0.0)
         self.alpha = check_alpha(alpha)
-        self._params = {"gamma": gamma, "alpha": alpha}
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         a = _class_alpha(self.alpha, logits.shape[1], logits)

@@ -1,10 +1,12 @@
-"""The model registry, its per-model metadata, and the factory.
+"""The model registry ``MODELS``, its per-model metadata, and the factory ``build_model``.
 
-Every model is registered under an explicit name (the config id) with
-:func:`register_model`, which records, besides the constructor, what the factory needs
-without building the network: the number of spatial dimensions, the divisor every
-spatial input size must be a multiple of, a cheap "tiny" parameter set for CI runs and
-the reference the architecture follows.
+Every model is registered under an explicit name (the config id) the same way as every loss,
+``@MODELS.register("unet", divisor=..., tiny=..., reference=...)``; the keywords become the
+model's :class:`ModelInfo` (in :data:`MODEL_INFO`), what the factory needs without building
+the network: the number of spatial dimensions, the divisor every spatial input size must be a
+multiple of, a cheap "tiny" parameter set for CI runs and the reference the architecture
+follows. The parameters come from the constructor's signature, less ``in_channels`` and
+``classes``.
 
 The submodules that register models are imported by ``segbench.models.__init__``;
 users never import them themselves (no registration by import side effect).
@@ -12,7 +14,6 @@ users never import them themselves (no registration by import side effect).
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,6 @@ import torch
 from torch import nn
 
 from segbench.registry import Registry
-
-MODELS: Registry[nn.Module] = Registry("model")
-"""Model name -> constructor ``(in_channels, classes, **params) -> nn.Module``."""
 
 #: Keyword arguments handled by :func:`build_model` itself, not by the constructors.
 FACTORY_PARAMS = ("pretrained",)
@@ -44,49 +42,20 @@ class ModelInfo:
     """
 
     name: str
-    spatial_dims: int
     divisor: Callable[..., int]
+    spatial_dims: int = 2
     tiny: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiny", dict(self.tiny))  # a private copy
 
-MODEL_INFO: dict[str, ModelInfo] = {}
 
+MODELS: Registry[nn.Module] = Registry("model", fixed=("in_channels", "classes"), info=ModelInfo)
+"""Model name -> constructor ``(in_channels, classes, **params) -> nn.Module``."""
 
-def register_model(
-    name: str,
-    *,
-    divisor: Callable[..., int],
-    spatial_dims: int = 2,
-    tiny: Mapping[str, Any] | None = None,
-    reference: str = "",
-) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register a model constructor under ``name`` with its metadata.
-
-    Args:
-        name: the config id.
-        divisor: called with the resolved constructor parameters (keywords), returns the
-            integer each spatial size must be a multiple of.
-        spatial_dims: 2 or 3.
-        tiny: a cheap parameter set for CI workflow runs (default: none needed).
-        reference: citation of the architecture.
-
-    Raises:
-        ValueError: if ``name`` is already registered.
-    """
-
-    def _add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS.register(name, fn)
-        MODEL_INFO[name] = ModelInfo(
-            name=name,
-            spatial_dims=spatial_dims,
-            divisor=divisor,
-            tiny=dict(tiny or {}),
-            reference=reference,
-        )
-        return fn
-
-    return _add
+MODEL_INFO: dict[str, ModelInfo] = MODELS.infos
+"""Model name -> :class:`ModelInfo`, filled by ``MODELS.register``."""
 
 
 def list_models() -> list[str]:
@@ -96,18 +65,7 @@ def list_models() -> list[str]:
 
 def _bind(name: str, in_channels: int, classes: int, params: Mapping[str, Any]) -> dict[str, Any]:
     """Resolve the constructor's parameters (defaults filled in); unknown keys raise."""
-    ctor = MODELS.get(name)
-    sig = inspect.signature(ctor)
-    allowed = [p for p in sig.parameters if p not in ("in_channels", "classes")]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"model {name!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(allowed + list(FACTORY_PARAMS))}"
-        )
-    bound = sig.bind(in_channels=in_channels, classes=classes, **params)
-    bound.apply_defaults()
-    return dict(bound.arguments)
+    return MODELS.bind(name, params, FACTORY_PARAMS, in_channels=in_channels, classes=classes)
 
 
 def _check_positive_int(param: str, value: Any) -> None:

@@ -1,6 +1,9 @@
-"""Shared plumbing of the loss modules: input checks, parameter validation, the ``spec`` record.
+"""Shared machinery of the loss modules: the registry ``LOSSES`` and the checked factory
+``build_loss``, the :class:`SegLoss` base class, input checks, parameter validation.
 
-Every loss is an :class:`SegLoss` subclass. It holds configuration only; the math lives in
+Every loss is an :class:`SegLoss` subclass registered with ``@LOSSES.register("name")``, which
+sets its ``name``; the parameters it accepts are those of its constructor's signature (also what
+``repr`` shows, recorded by :class:`SegLoss` at construction). It holds configuration only; the math lives in
 :mod:`segbench.losses.functional`. ``forward(logits, target)`` validates shapes once and calls
 ``compute(logits, target)`` with float32 (or float64) logits and int64 targets.
 
@@ -11,18 +14,44 @@ from the constructor's signature, so the documentation cannot drift from the cod
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from segbench.registry import Registry
+
 from .functional import to_float
+
+LOSSES: Registry[nn.Module] = Registry("loss")
+"""Loss name (config id) -> loss class; ``@LOSSES.register(name)`` sets the class's ``name``."""
+
+
+def build_loss(name: str, **params: Any) -> nn.Module:
+    """Construct the loss registered as ``name`` with keyword ``params``.
+
+    Raises:
+        ValueError: unknown name (lists the known names and the closest match), a parameter the
+            loss does not take (names it, its value and the loss's parameters), or a parameter
+            value it does not allow.
+    """
+    return LOSSES.get(name)(**LOSSES.bind(name, params))
+
+
+def list_losses() -> list[str]:
+    """Sorted names of all registered losses."""
+    return LOSSES.names()
 
 
 class SegLoss(nn.Module):
     """Base class: ``forward(logits [B, C, *spatial], target [B, *spatial]) -> scalar``.
+
+    The constructor's arguments (defaults filled in) are recorded in ``_params`` for ``repr``:
+    every subclass's ``__init__`` is wrapped once, at class creation, by :meth:`__init_subclass__`.
 
     Raises:
         ValueError: logits with fewer than 3 dimensions, a target whose shape is not
@@ -30,9 +59,17 @@ class SegLoss(nn.Module):
     """
 
     spec: ClassVar[dict[str, str]] = {}
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by LOSSES.register
     min_classes: ClassVar[int] = 1
     max_classes: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def __init__(self) -> None:  # no parameters (not nn.Module's ``*args, **kwargs``)
+        super().__init__()
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         check_inputs(logits, target, self.name, self.min_classes, self.max_classes)
@@ -44,6 +81,24 @@ class SegLoss(nn.Module):
     def extra_repr(self) -> str:
         params = getattr(self, "_params", {})
         return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``init`` so the outermost constructor call records its bound arguments."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self: SegLoss, *args: Any, **kwargs: Any) -> None:
+        outermost = "_params" not in self.__dict__
+        if outermost:
+            bound = sig.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop(next(iter(sig.parameters)))  # self
+            self.__dict__["_params"] = arguments
+        init(self, *args, **kwargs)
+
+    return wrapper
 
 
 def check_inputs(
