@@ -345,3 +345,28 @@ def test_studies_without_search_resolve_as_before():
         for spec in _specs(cfg).values():
             assert spec["loss_cfg"] == dict(sorted(cfg["losses"][spec["loss"]].items()))
             assert spec["training"] == dict(sorted(cfg["training"].items()))
+
+
+def test_per_dataset_folds_give_paper003_retinal_split_and_conflicts_are_named():
+    """Paper 003 l.695-697: Retinal Lesions 70/10/20 beside 80/10/10 polyps needs a per-dataset
+    fold count; a trained fold the dataset does not have is refused, naming key and value."""
+    from segbench.reporting.estimate import split_sizes
+
+    study = yaml.safe_load((REPO / "config" / "studies" / "paper003.yaml").read_text())
+    validate_schema(study)
+    check_study(study)
+    rl = study["datasets"]["retinal_lesions"]
+    n_train, n_val, n_test = split_sizes(1593, rl["folds"], rl["val_fraction"], 1.0)
+    assert (n_train, n_val, n_test) == (1114, 160, 319)
+    assert abs(n_test / 1593 - 0.2) < 0.005 and abs(n_val / 1593 - 0.1) < 0.005
+
+    cfg = copy.deepcopy(TINY)
+    first = next(iter(cfg["datasets"]))
+    cfg["datasets"][first]["folds"] = 2
+    cfg["run_folds"] = [0, 2]
+    cfg["folds"] = max(int(cfg.get("folds", 3)), 3)
+    with pytest.raises(ConfigError, match=rf"datasets\.{first}\.folds = 2, but fold 2"):
+        _check(cfg)
+    cfg["datasets"][first]["folds"] = 1
+    with pytest.raises(ConfigError, match="folds"):
+        _check(cfg)

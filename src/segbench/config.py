@@ -142,6 +142,16 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             raise ConfigError(
                 f"{where}: run_folds contains {fold}, but folds = {folds} (allowed 0..{folds - 1})"
             )
+    trained = config.get("run_folds") or list(range(folds))
+    for key, entry in config["datasets"].items():
+        ds_folds = int(entry.get("folds", folds))
+        for fold in trained:
+            if fold >= ds_folds:
+                raise ConfigError(
+                    f"{where}: datasets.{key}.folds = {ds_folds}, but fold {fold} is trained "
+                    f"(run_folds / folds = {folds}); allowed folds 0..{ds_folds - 1}: set "
+                    "run_folds to folds every dataset has"
+                )
     for key, entry in config["datasets"].items():
         if entry["source"] == "synthetic":
             gen = entry.get("generator", key)

@@ -78,7 +78,7 @@ def get_synthetic_params(wildcards):
 
 def get_split_params(wildcards):
     return {
-        "folds": config["folds"],
+        "folds": config["datasets"][wildcards.dataset].get("folds", config["folds"]),
         "seed": config["split_seed"],
         "val_fraction": config["datasets"][wildcards.dataset].get(
             "val_fraction", config["val_fraction"]

@@ -251,7 +251,9 @@ def run_table_for(
         sizes = exact_split_sizes(root / "results" / "splits" / f"{run.dataset}.json",
                                   run.fold, run.fraction)  # fmt: skip
         if sizes is None and f.n is not None:
-            sizes = split_sizes(f.n, int(config["folds"]), float(config["val_fraction"]),
+            ds_cfg = config["datasets"][run.dataset]
+            sizes = split_sizes(f.n, int(ds_cfg.get("folds", config["folds"])),
+                                float(ds_cfg.get("val_fraction", config["val_fraction"])),
                                 float(run.fraction))  # fmt: skip
         n_train, n_val, n_test = sizes if sizes else (None, None, None)
         steps = tr.get("steps_per_epoch")
