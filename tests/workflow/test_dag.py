@@ -4,7 +4,6 @@ no-op rerun, incremental rerun after a loss-parameter change, report, and bad-co
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, copy_workflow, run_snakemake
+from tests.reliability.conftest import parse_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -23,19 +23,6 @@ def workflow_run(tmp_path_factory) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("wf"), TINY)
     run_snakemake(wd)
     return wd
-
-
-def _jobs(dry_run_stdout: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job in a dry-run listing."""
-    jobs = []
-    for block in re.split(r"\n(?=[ \t]*(?:local)?rule )", dry_run_stdout):
-        m = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not m:
-            continue
-        wc = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
-        jobs.append((m.group(1), wildcards))
-    return jobs
 
 
 def test_outputs_content(workflow_run: Path):
@@ -90,7 +77,7 @@ def test_loss_param_change_reruns_only_that_loss(workflow_run: Path, tmp_path: P
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     out = run_snakemake(workflow_run, "--dry-run", "--configfile", str(changed)).stdout
-    jobs = _jobs(out)
+    jobs = parse_jobs(out)
     packs = [wc for rule, wc in jobs if rule == "train_pack"]  # one job per cell, all folds
     evaluated = [wc for rule, wc in jobs if rule == "evaluate"]
     n_cells = len(cfg["datasets"]) * len(cfg["fractions"])
@@ -108,7 +95,7 @@ def test_unpacked_mode_has_one_train_job_per_run(tmp_path: Path):
     cfg["training"]["pack"] = "none"
     wd = copy_workflow(tmp_path / "wf", TINY)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    jobs = _jobs(run_snakemake(wd, "--dry-run").stdout)
+    jobs = parse_jobs(run_snakemake(wd, "--dry-run").stdout)
     n_runs = len(cfg["datasets"]) * len(cfg["losses"]) * len(cfg["fractions"]) * cfg["folds"]
     assert sum(rule == "train" for rule, _ in jobs) == n_runs
     assert not any(rule == "train_pack" for rule, _ in jobs)

@@ -22,6 +22,7 @@ import yaml
 
 from segbench.reporting.search import read_search_runs, select_configs, selected_tidy
 from tests.conftest import REPO, copy_workflow, run_snakemake
+from tests.reliability.conftest import parse_jobs
 
 SEARCH = REPO / ".test" / "search.yaml"
 
@@ -129,18 +130,6 @@ def test_selected_tidy_relabels_kept_runs_and_passes_others():
         selected_tidy(clash, sel)
 
 
-def _jobs(dry_run_stdout: str) -> list[tuple[str, dict[str, str]]]:
-    jobs = []
-    for block in re.split(r"\n(?=[ \t]*(?:local)?rule )", dry_run_stdout):
-        m = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not m:
-            continue
-        wc = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
-        jobs.append((m.group(1), wildcards))
-    return jobs
-
-
 @pytest.mark.slow
 def test_tiny_search_through_the_dag(tmp_path: Path):
     cfg = yaml.safe_load(SEARCH.read_text())
@@ -200,5 +189,5 @@ def test_tiny_search_through_the_dag(tmp_path: Path):
     grown = tmp_path / "grown.yaml"
     grown.write_text(yaml.safe_dump(cfg))
     out = run_snakemake(wd, *targets, "--dry-run", "--configfile", str(grown)).stdout
-    trained = {(wc["loss"], wc["seed"]) for rule, wc in _jobs(out) if rule == "train_pack"}
+    trained = {(wc["loss"], wc["seed"]) for rule, wc in parse_jobs(out) if rule == "train_pack"}
     assert trained == {("dice~hp03", "3"), ("tversky~hp03", "3")}, out[-3000:]

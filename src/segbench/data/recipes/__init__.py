@@ -17,17 +17,12 @@ YAML, not code:
 
 from __future__ import annotations
 
+from segbench.data.recipes import nifti_slices, paired_2d  # noqa: F401  (they register)
 from segbench.data.recipes._common import (
     PreparedArrays,
     RecipeError,
     prepare_dataset,
 )
-from segbench.data.recipes.nifti_slices import nifti_slices
-from segbench.data.recipes.paired_2d import paired_2d
-from segbench.registry import Registry
-
-RECIPES: Registry[PreparedArrays] = Registry("recipe")
-RECIPES.register("paired_2d", paired_2d)
-RECIPES.register("nifti_slices", nifti_slices)
+from segbench.data.recipes.registry import RECIPES
 
 __all__ = ["RECIPES", "PreparedArrays", "RecipeError", "prepare_dataset"]

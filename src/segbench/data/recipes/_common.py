@@ -55,7 +55,9 @@ def param_size(params: Mapping[str, Any], key: str, where: str) -> tuple[int, in
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise RecipeError(f"{where}: recipe parameter {key!r} must be [H, W] positive ints, got {value!r}")
+        raise RecipeError(
+            f"{where}: recipe parameter {key!r} must be [H, W] positive ints, got {value!r}"
+        )
     return int(value[0]), int(value[1])
 
 
@@ -63,13 +65,17 @@ def check_params(params: Mapping[str, Any], allowed: Sequence[str], where: str) 
     """Raise RecipeError naming unknown parameter keys and the allowed ones."""
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise RecipeError(f"{where}: unknown recipe parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        raise RecipeError(
+            f"{where}: unknown recipe parameter(s) {unknown}; allowed: {sorted(allowed)}"
+        )
 
 
 # ----------------------------------------------------------------------------- labels
 
 
-def map_labels(raw: np.ndarray, label_map: Mapping[str, Any], num_classes: int, where: str) -> np.ndarray:
+def map_labels(
+    raw: np.ndarray, label_map: Mapping[str, Any], num_classes: int, where: str
+) -> np.ndarray:
     """Map raw label values to class indices ``0..num_classes-1`` (uint8).
 
     ``label_map`` is the registry's parsed form: ``{"values": {"<raw>": index}}`` (every value
@@ -133,7 +139,11 @@ def resize_image(chw: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         return chw
     h, w = size
     out = [
-        np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+        np.asarray(
+            Image.fromarray(c.astype(np.float32), mode="F").resize(
+                (w, h), Image.Resampling.BILINEAR
+            )
+        )
         for c in chw
     ]
     return np.clip(np.stack(out), 0.0, 1.0).astype(np.float32)
@@ -260,7 +270,7 @@ def prepare_dataset(
     """
     from segbench import __version__
     from segbench.data.io import save_prepared
-    from segbench.data.recipes import RECIPES
+    from segbench.data.recipes.registry import RECIPES
 
     if entry.recipe is None:
         raise RecipeError(

@@ -44,12 +44,23 @@ from segbench.data.recipes._common import (
     resize_image,
     resize_mask,
 )
+from segbench.data.recipes.registry import RECIPES
 
 if TYPE_CHECKING:
     from segbench.data.registry import DatasetEntry
 
-PARAMS = ("volumes", "axis", "window", "size", "channels", "slices", "keep", "group_by",
-          "transpose", "count")
+PARAMS = (
+    "volumes",
+    "axis",
+    "window",
+    "size",
+    "channels",
+    "slices",
+    "keep",
+    "group_by",
+    "transpose",
+    "count",
+)
 VOLUME_KEYS = ("image", "regex", "label", "id")
 
 
@@ -59,7 +70,9 @@ def _load(path: Path, where: str) -> np.ndarray:
     try:
         return np.asanyarray(nib.load(str(path)).dataobj)
     except Exception as err:  # nibabel raises several unrelated types for bad files
-        raise RecipeError(f"{where}: cannot read NIfTI volume {path} ({type(err).__name__}: {err})") from None
+        raise RecipeError(
+            f"{where}: cannot read NIfTI volume {path} ({type(err).__name__}: {err})"
+        ) from None
 
 
 def _slice_rule(params: dict[str, Any], where: str) -> tuple[str, list[int] | None]:
@@ -78,7 +91,9 @@ def _slice_rule(params: dict[str, Any], where: str) -> tuple[str, list[int] | No
             or not values
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
         ):
-            raise RecipeError(f"{where}: slices.contains must be a non-empty list of raw label values, got {values!r}")
+            raise RecipeError(
+                f"{where}: slices.contains must be a non-empty list of raw label values, got {values!r}"
+            )
         return "contains", [int(v) for v in values]
     if rule not in ("all", "foreground"):
         raise RecipeError(
@@ -87,6 +102,7 @@ def _slice_rule(params: dict[str, Any], where: str) -> tuple[str, list[int] | No
     return str(rule), None
 
 
+@RECIPES.register("nifti_slices")
 def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
     """Prepare 2D slices of NIfTI volumes (see the module docstring).
 
@@ -148,7 +164,11 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
                 lab = np.rint(lab)
             raw_lab = lab.astype(np.int64)
             lab = map_labels(raw_lab, entry.label_map, entry.num_classes, f"{where}: {label_path}")
-            lo, hi = (float(window[0]), float(window[1])) if window else (float(img.min()), float(img.max()))
+            lo, hi = (
+                (float(window[0]), float(window[1]))
+                if window
+                else (float(img.min()), float(img.max()))
+            )
             img = (np.clip(img, lo, hi) - lo) / max(hi - lo, 1e-6)
             img = np.moveaxis(img, axis, 0)
             lab = np.moveaxis(lab, axis, 0)
@@ -175,9 +195,13 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
                 ids.append(sid)
                 groups.append(sid if group_by == "slice" else vol_id)
                 kept += 1
-            info_vol[vol_id] = {"image": m.rel, "label": label_path.relative_to(raw_dir).as_posix(),
-                                "shape": list(img.shape), "slices_kept": kept,
-                                "intensity_window": [lo, hi]}
+            info_vol[vol_id] = {
+                "image": m.rel,
+                "label": label_path.relative_to(raw_dir).as_posix(),
+                "shape": list(img.shape),
+                "slices_kept": kept,
+                "intensity_window": [lo, hi],
+            }
     count = params.get("count")
     if count is not None and count != len(ids):
         raise RecipeError(f"{where}: expected {count} slices, got {len(ids)}")
@@ -185,7 +209,9 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
         raise RecipeError(f"{where}: no slices kept (slices={params.get('slices', keep)!r})")
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
-        raise RecipeError(f"{where}: slices differ in size {sorted(shapes)[:5]}; set the 'size' parameter")
+        raise RecipeError(
+            f"{where}: slices differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
+        )
     return PreparedArrays(
         images=np.stack(images).astype(np.float32),
         masks=np.stack(masks).astype(np.uint8),

@@ -56,6 +56,7 @@ from segbench.data.recipes._common import (
     resize_mask,
     tile_grid,
 )
+from segbench.data.recipes.registry import RECIPES
 from segbench.splits import SplitError, check_split_options
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def crop_positions(
     return [(int(t), int(c)) for t, c in zip(tops, lefts, strict=True)]
 
 
+@RECIPES.register("paired_2d")
 def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> PreparedArrays:
     """Prepare a dataset of 2D image/label-image pairs (see the module docstring).
 
@@ -175,7 +177,8 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
             mask_tpl = spec["mask"]
             if "*" in mask_tpl:
                 mask_paths = sorted(
-                    Path(p) for p in glob.glob(str(raw_dir / fill(mask_tpl, m.fields, where, escape=True)))
+                    Path(p)
+                    for p in glob.glob(str(raw_dir / fill(mask_tpl, m.fields, where, escape=True)))
                 )
             else:
                 mask_paths = [raw_dir / fill(mask_tpl, m.fields, where)]
@@ -196,7 +199,9 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                     f"{mask_paths[0].relative_to(raw_dir)} is {list(raw_mask.shape)}"
                 )
             orig_sizes.add((int(chw.shape[1]), int(chw.shape[2])))
-            label = map_labels(raw_mask, entry.label_map, entry.num_classes, f"{where}: {mask_paths[0]}")
+            label = map_labels(
+                raw_mask, entry.label_map, entry.num_classes, f"{where}: {mask_paths[0]}"
+            )
             chw = center_crop(resize_image(chw, size), crop)
             label = center_crop(resize_mask(label, size), crop)
             n_pairs += 1
@@ -204,7 +209,9 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
             if crops is not None:
                 per, csize, cseed = crops
                 width = len(str(per - 1))
-                for j, (r, c) in enumerate(crop_positions(label.shape, csize, per, cseed, sample_id)):
+                for j, (r, c) in enumerate(
+                    crop_positions(label.shape, csize, per, cseed, sample_id)
+                ):
                     cid = f"{sample_id}_crop{j:0{width}d}"
                     images.append(chw[:, r : r + csize[0], c : c + csize[1]])
                     masks.append(label[r : r + csize[0], c : c + csize[1]])
@@ -230,10 +237,14 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
 
     count = params.get("count")
     if count is not None and count != n_pairs:
-        raise RecipeError(f"{where}: expected {count} image/mask pairs, found {n_pairs} under {raw_dir}")
+        raise RecipeError(
+            f"{where}: expected {count} image/mask pairs, found {n_pairs} under {raw_dir}"
+        )
     dupes = sorted(k for k, v in Counter(ids).items() if v > 1)
     if dupes:
-        raise RecipeError(f"{where}: sample ids are not unique: {dupes[:5]}; adjust the 'id' template")
+        raise RecipeError(
+            f"{where}: sample ids are not unique: {dupes[:5]}; adjust the 'id' template"
+        )
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
         raise RecipeError(
@@ -247,8 +258,12 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
     if tile is not None:
         info["tiles_per_image"] = n_tiles // max(n_pairs, 1)
     if crops is not None:
-        info["train_crops"] = {"per_image": crops[0], "size": list(crops[1]), "seed": crops[2],
-                               "positions": dict(sorted(positions.items()))}
+        info["train_crops"] = {
+            "per_image": crops[0],
+            "size": list(crops[1]),
+            "seed": crops[2],
+            "positions": dict(sorted(positions.items())),
+        }
         info["train_only"] = sorted(train_only)
     if split:
         info["split"] = split
