@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from segbench.config import expand_runs, load_study
+from segbench.config import SEARCH_SEP, expand_runs, load_study
 from segbench.reporting.comparison import claims_table, published_comparison, read_published
 from tests.conftest import REPO
 
@@ -26,10 +26,13 @@ def fake_tidy(cfg: dict) -> pd.DataFrame:
     for run in expand_runs(cfg):
         entry = cfg["datasets"][run.dataset]
         classes = registry[entry.get("registry_id", run.dataset)]["classes"]
+        # Search configurations (``dice~hp07``) appear under their base loss key, as in the
+        # tables' input ``tidy_selected.csv`` (segbench.reporting.search.selected_tidy).
         base = {**run.wildcards(), "status": "completed"}
+        base["loss"] = run.loss.split(SEARCH_SEP)[0]
         base.update({m: rng.random() for m in RUN_METRICS})
         if surface:
-            base.update(mhd95=10 * rng.random(), mnsd=rng.random())
+            base.update(mhd95=10 * rng.random(), mhd=20 * rng.random(), mnsd=rng.random())
         for c, name in enumerate(classes):
             row = {
                 **base,
@@ -39,7 +42,7 @@ def fake_tidy(cfg: dict) -> pd.DataFrame:
                 "dice": rng.random(),
             }
             if surface:
-                row.update(hd95=10 * rng.random(), nsd=rng.random())
+                row.update(hd95=10 * rng.random(), hd=20 * rng.random(), nsd=rng.random())
             rows.append(row)
     return pd.DataFrame(rows)
 
