@@ -133,8 +133,13 @@ PLATEAU_EARLY_STOP = {
 }
 # (model, training) cases compared with the sequential pack: plain Adam; plateau + early
 # stopping (per-run lr and stop epochs must match); BatchNorm (running statistics) + poly.
+# Plain Adam runs 3 epochs, not 5: Adam divides each gradient by its running RMS, so float32
+# reordering differences in near-zero gradients grow into full-lr steps. Measured here (2-core
+# x86_64): the *sequential* pack alone, threads 1 vs 2, differs by 4.4e-3 after 5 epochs (the
+# same as stacked vs sequential), by <= 2.4e-4 after 3, so only 3 epochs sit under TOL with
+# float32 noise as the sole difference. Exact equality of a step is tested in float64 above.
 PACK_CASES = [
-    (UNET, {}),
+    (UNET, {"epochs": 3}),
     (UNET, PLATEAU_EARLY_STOP),
     ({**UNET, "norm": "batch"}, {"scheduler": "poly"}),
 ]
