@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from segbench.runspec import RunSpec
 from segbench.smk import script_logging
-from segbench.train import RunSpec, train_run
+from segbench.train import train_run
 
 with script_logging(snakemake.log[0]) as log:
-    spec = RunSpec(**snakemake.params.spec)
+    spec = RunSpec.from_dict(snakemake.params.spec)
     result = train_run(
         spec,
         prepared_npz=snakemake.input.npz,

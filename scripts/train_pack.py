@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from segbench.runspec import RunSpec
 from segbench.smk import script_logging
-from segbench.train import RunSpec, train_pack
+from segbench.train import train_pack
 
 with script_logging(snakemake.log[0]) as log:
-    specs = [RunSpec(**spec) for spec in snakemake.params.specs]
+    specs = [RunSpec.from_dict(spec) for spec in snakemake.params.specs]
     out_dirs = [Path(p).parent for p in snakemake.output.run]
     results = train_pack(specs, snakemake.input.npz, snakemake.input.splits, out_dirs)
     for spec, result in zip(specs, results, strict=True):

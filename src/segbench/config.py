@@ -11,47 +11,41 @@ import itertools
 import json
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import yaml
 
 from segbench.paths import fmt_fraction
+from segbench.runspec import Run, RunSpec, split_name
+from segbench.schema import (
+    SCHEMA_PATH,
+    ConfigError,
+    DefaultFillingValidator,
+    first_error,
+    load_schema,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+__all__ = [
+    "SCHEMA_PATH",
+    "ConfigError",
+    "Run",
+    "RunSpec",
+    "SearchConfig",
+    "check_study",
+    "dataset_include_background",
+    "expand_runs",
+    "load_schema",
+    "load_study",
+    "run_spec",
+    "search_configs",
+    "validate_schema",
+]
 
-
-class ConfigError(ValueError):
-    """The study configuration is invalid; the message names the key and the allowed values."""
-
-
-@dataclass(frozen=True, order=True)
-class Run:
-    """Identity of one training run of the grid."""
-
-    dataset: str
-    model: str
-    loss: str
-    fraction: str
-    seed: int
-    fold: int
-
-    def wildcards(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "model": self.model,
-            "loss": self.loss,
-            "fraction": self.fraction,
-            "seed": self.seed,
-            "fold": self.fold,
-        }
-
-
-def load_schema() -> dict[str, Any]:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+_Validator = DefaultFillingValidator
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -68,32 +62,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _with_defaults(validator_cls: type) -> type:
-    validate_props = validator_cls.VALIDATORS["properties"]
-
-    def set_defaults(validator: Any, properties: dict, instance: Any, schema: dict) -> Any:
-        if isinstance(instance, dict):
-            for key, sub in properties.items():
-                if "default" in sub and key not in instance:
-                    instance[key] = copy.deepcopy(sub["default"])
-        yield from validate_props(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
-
-
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
 def validate_schema(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """Validate against the JSON schema and fill defaults (in place). Raises ConfigError."""
-    schema = load_schema()
+    """Validate against the JSON schema and fill defaults (in place). Raises ConfigError.
+
+    The same default-filling validator resolves a hand-built spec's partial ``training``
+    (:func:`segbench.runspec.resolve_training`), so both give the same resolved values.
+    """
     for section in ("training", "evaluation", "resources", "report"):
         config.setdefault(section, {})
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
-    if errors:
-        err = errors[0]
-        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-        raise ConfigError(f"{where}: invalid value at key '{key}': {err.message}")
+    err = first_error(config, load_schema(), where)
+    if err is not None:
+        raise err
     return config
 
 
@@ -104,10 +83,9 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
     from segbench.models import MODELS, check_input_size, input_divisor
 
     for key, entry in config["losses"].items():
-        name = entry["name"]
+        name, params = split_name(entry)
         if name not in LOSSES:
             raise ConfigError(f"{where}: losses.{key}.name: {LOSSES.unknown_message(name)}")
-        params = {k: v for k, v in entry.items() if k != "name"}
         try:
             build_loss(name, **params)
         except (TypeError, ValueError) as err:
@@ -126,7 +104,7 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             raise ConfigError(
                 f"{where}: models.{key}.name: {MODELS.unknown_message(entry['name'])}"
             )
-        params = {k: v for k, v in entry.items() if k != "name"}
+        _, params = split_name(entry)
         try:
             input_divisor(entry["name"], **params)  # unknown / bad parameters
             if crop is not None:
@@ -494,7 +472,7 @@ def check_search(config: dict[str, Any], where: str = "config") -> None:
                 if "one_minus" in spec:
                     continue
                 for value in _space_values(spec):
-                    params = {k: v for k, v in entry.items() if k != "name"}
+                    params = split_name(entry)[1]
                     params[name] = value
                     for other, ospec in space.items():
                         if ospec.get("one_minus") == name:
@@ -522,6 +500,44 @@ def check_search(config: dict[str, Any], where: str = "config") -> None:
                 f"fraction {frac}) without a search, and grid[{i}] searches the same cell: the "
                 "tables would mix both; use a separate loss key for one of them"
             )
+
+
+def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
+    """``datasets.{dataset}.include_background``, else ``evaluation.include_background`` of a
+    validated config (its schema default filled)."""
+    entry = config["datasets"][dataset]
+    return bool(entry.get("include_background", config["evaluation"]["include_background"]))
+
+
+def run_spec(
+    config: dict[str, Any], run: Run, searches: Mapping[str, SearchConfig] | None = None
+) -> RunSpec:
+    """The :class:`RunSpec` of ``run`` in a validated study config: the one place a run's
+    resolved configuration is assembled (the workflow's params, :func:`segbench.smk.run_spec`).
+
+    For a search configuration (loss key ``{loss}~hp{i:02d}``) ``loss_cfg`` is the base loss
+    with the sampled loss parameters, ``training`` the study's training section with the sampled
+    values and ``training.search`` its identity (base loss, index, sampled values), which
+    ``run.json`` records; the training code reads nothing else.
+
+    Args:
+        config: validated study config (schema defaults filled).
+        run: the run's identity.
+        searches: :func:`search_configs` of ``config`` (computed when not given).
+    """
+    search = (search_configs(config) if searches is None else searches).get(run.loss)
+    if search is None:
+        loss_cfg, training = config["losses"][run.loss], config["training"]
+    else:  # a search configuration: its sampled values resolved into the run's own config
+        loss_cfg = search.loss_cfg
+        training = {**config["training"], **search.training, "search": search.identity()}
+    return RunSpec(
+        **run.wildcards(),
+        model_cfg=copy.deepcopy(config["models"][run.model]),
+        loss_cfg=copy.deepcopy(loss_cfg),
+        training=training,  # copied and resolved by RunSpec
+        evaluation={"include_background": dataset_include_background(config, run.dataset)},
+    )
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

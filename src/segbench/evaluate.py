@@ -42,6 +42,8 @@ import pandas as pd
 from segbench import faults
 from segbench.data.io import PreparedDataset, load_prepared
 from segbench.io_utils import atomic_open, atomic_write_text
+from segbench.rundir import read_run_json
+from segbench.schema import resolve_section
 
 OVERLAP = ("iou", "dice")
 SURFACE = ("hd95", "hd", "nsd")
@@ -60,13 +62,15 @@ def evaluate_probs(
     data: PreparedDataset,
     evaluation: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per-image/class rows, per-image calibration rows and reliability bins."""
+    """Per-image/class rows, per-image calibration rows and reliability bins (``evaluation``:
+    the study's ``evaluation`` section; missing keys take the schema defaults)."""
     from segbench.metrics import image_calibration, image_metrics, reliability_bins
 
+    evaluation = resolve_section("evaluation", evaluation)
     c = data.num_classes
-    surface = bool(evaluation.get("surface", False))
-    n_bins = int(evaluation.get("calibration_bins", 15))
-    tol = float(evaluation.get("nsd_tolerance", 1.0))
+    surface = bool(evaluation["surface"])
+    n_bins = int(evaluation["calibration_bins"])
+    tol = float(evaluation["nsd_tolerance"])
     masks = data.masks[data.indices(ids)].astype(np.int64)
     rows, cal = [], []
     with warnings.catch_warnings():
@@ -177,12 +181,16 @@ def evaluate_run(
     out_per_image: str | Path,
     out_reliability: str | Path,
 ) -> dict[str, Any]:
-    """Evaluate one run folder; writes metrics.json, per_image.csv and reliability.csv atomically."""
+    """Evaluate one run folder; writes metrics.json, per_image.csv and reliability.csv atomically.
+
+    ``evaluation``: the study's ``evaluation`` section (missing keys take the schema defaults).
+    """
+    evaluation = resolve_section("evaluation", evaluation)
     data = load_prepared(prepared_npz)
-    run = json.loads(Path(run_json).read_text())
+    run = read_run_json(run_json)
     probs, ids = load_probs(probs_npz)
     per_image, calib, rel = evaluate_probs(probs, ids, data, evaluation)
-    include_background = bool(evaluation.get("include_background", True))
+    include_background = bool(evaluation["include_background"])
     summary = summarize_run(per_image, calib, include_background, data.class_names)
     masks = data.masks[data.indices(ids)].astype(np.int64)
     summary["dataset"] = dataset_aggregate(
@@ -190,7 +198,7 @@ def evaluate_run(
         masks,
         include_background,
         data.class_names,
-        int(evaluation.get("calibration_bins", 15)),
+        int(evaluation["calibration_bins"]),
     )
     summary.update(run=run["run"], status=run["result"]["status"], result=run["result"])
     for path, df in ((out_per_image, per_image), (out_reliability, rel)):

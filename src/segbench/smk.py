@@ -21,7 +21,10 @@ from segbench.config import (
     search_configs,
     validate_schema,
 )
+from segbench.config import dataset_include_background as dataset_include_background
+from segbench.config import run_spec as build_run_spec
 from segbench.paths import alternation
+from segbench.runspec import RUN_KEYS
 
 
 def prepare_config(config: dict[str, Any]) -> list[Run]:
@@ -67,34 +70,16 @@ def canonical(obj: Any) -> Any:
 
 
 def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[str, Any]:
-    """Everything a train job depends on, as one dict (Snakemake's params trigger watches it).
+    """Everything a train job depends on, as one dict (Snakemake's params trigger watches it):
+    :meth:`RunSpec.as_dict` of :func:`segbench.config.run_spec`, keys sorted (:func:`canonical`).
 
-    ``fold`` overrides the wildcard (a pack job has no fold wildcard). For a search
-    configuration (loss key ``{loss}~hp{i:02d}``) ``loss_cfg`` is the base loss with the sampled
-    loss parameters, ``training`` the study's training section with the sampled values and
-    ``training.search`` its identity (base loss, index, sampled values), which ``run.json``
-    records; the training code reads nothing else.
+    ``fold`` overrides the wildcard (a pack job has no fold wildcard); the train script turns
+    the dict back into the spec (:meth:`RunSpec.from_dict`).
     """
-    search = cached_search_configs(config).get(wc.loss)
-    if search is None:
-        loss_cfg, training = config["losses"][wc.loss], config["training"]
-    else:  # a search configuration: its sampled values resolved into the run's own config
-        loss_cfg = search.loss_cfg
-        training = {**config["training"], **search.training, "search": search.identity()}
-    return canonical(
-        {
-            "dataset": wc.dataset,
-            "model": wc.model,
-            "loss": wc.loss,
-            "fraction": wc.fraction,
-            "seed": int(wc.seed),
-            "fold": int(wc.fold if fold is None else fold),
-            "model_cfg": config["models"][wc.model],
-            "loss_cfg": loss_cfg,
-            "training": training,
-            "evaluation": {"include_background": dataset_include_background(config, wc.dataset)},
-        }
-    )
+    ident = {k: getattr(wc, k, None) for k in RUN_KEYS}
+    ident.update(seed=int(wc.seed), fold=int(wc.fold if fold is None else fold))
+    run = Run(**ident)
+    return canonical(build_run_spec(config, run, cached_search_configs(config)).as_dict())
 
 
 _SEARCH_CACHE: dict[int, tuple[dict[str, Any], str, dict[str, SearchConfig]]] = {}
@@ -111,13 +96,6 @@ def cached_search_configs(config: dict[str, Any]) -> dict[str, SearchConfig]:
         hit = (config, text, search_configs(config))
         _SEARCH_CACHE[id(config)] = hit
     return hit[2]
-
-
-def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
-    entry = config["datasets"][dataset]
-    return bool(
-        entry.get("include_background", config["evaluation"].get("include_background", True))
-    )
 
 
 @contextlib.contextmanager

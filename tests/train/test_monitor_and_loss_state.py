@@ -75,7 +75,7 @@ def test_plateau_on_validation_loss_replays_exactly(tiny_prepared, split_file, t
 
 
 def test_bad_monitor_is_refused(tiny_prepared, split_file, tmp_path):
-    with pytest.raises(ValueError, match="scheduler_monitor must be val_score or val_loss"):
+    with pytest.raises(ValueError, match=r"training\.scheduler_monitor'.*'loss' is not one of \['val_score', 'val_loss'\]"):
         train_run(
             _spec(scheduler="plateau", scheduler_monitor="loss"),
             tiny_prepared,

@@ -8,6 +8,7 @@ pack for the resume-after-SIGKILL test.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -204,10 +205,10 @@ def test_diverging_run_stops_alone(tiny_prepared, split_file, tmp_path):
 
 def test_stacked_pack_refuses_mixed_models(tiny_prepared, split_file, tmp_path):
     specs = _specs()
-    specs[1].model_cfg = {**UNET, "base_channels": 8}
+    specs[1] = dataclasses.replace(specs[1], model_cfg={**UNET, "base_channels": 8})
     with pytest.raises(ValueError, match="one model configuration per pack"):
         train_pack(specs, tiny_prepared, split_file, [tmp_path / f"x{k}" for k in range(3)])
-    with pytest.raises(ValueError, match="pack_mode must be sequential, stacked or interleaved"):
+    with pytest.raises(ValueError, match=r"training\.pack_mode'.*'vmap' is not one of \['sequential', 'stacked', 'interleaved'\]"):
         train_pack(
             _specs(pack_mode="vmap"),
             tiny_prepared,

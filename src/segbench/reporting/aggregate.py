@@ -25,7 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-RUN_KEYS = ["dataset", "model", "loss", "fraction", "seed", "fold"]
+from segbench.runspec import RUN_KEYS
+
+__all__ = ["RUN_KEYS", "check_aggregate", "run_table", "tidy_from_metrics"]
 AGGREGATES = ("image", "dataset")
 CLASS_COLUMNS = ("class", "class_name", "n_valid", "iou", "dice", "hd95", "hd", "nsd")
 """Per-class columns of the tidy table (everything else is run-level)."""
@@ -113,4 +115,4 @@ def tidy_from_metrics(paths: Iterable[str | Path], aggregate: str = "image") -> 
 def run_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """One row per run (the run-level columns of the tidy table)."""
     run_cols = [c for c in tidy.columns if c not in CLASS_COLUMNS]
-    return tidy[run_cols].drop_duplicates(subset=RUN_KEYS).reset_index(drop=True)
+    return tidy[run_cols].drop_duplicates(subset=list(RUN_KEYS)).reset_index(drop=True)

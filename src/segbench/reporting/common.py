@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from segbench.reporting.aggregate import RUN_KEYS, run_table
+from segbench.reporting.aggregate import run_table
+from segbench.runspec import RUN_KEYS
 from segbench.stats import metric_higher_is_better
 
 CELL_KEYS = ["dataset", "model", "fraction", "loss"]

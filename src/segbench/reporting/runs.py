@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from segbench.reporting.aggregate import RUN_KEYS
 from segbench.reporting.figures import image_scores
+from segbench.runspec import RUN_KEYS
 
 
 def run_identity(metrics_json: str | Path) -> dict[str, Any]:

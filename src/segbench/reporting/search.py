@@ -32,7 +32,6 @@ Conventions (documented choices where the paper is silent; docs/studies.md):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segbench.reporting.aggregate import RUN_KEYS
+from segbench.rundir import read_run_json
+from segbench.runspec import RUN_KEYS
 
 SELECTION_TABLE = "results/tables/search_selection.csv"
 SELECTION_MD = "results/tables/search_selection.md"
@@ -53,7 +53,7 @@ def read_search_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
     score, status and the sampled values (``training.lr``, ``loss.alpha``, ...)."""
     rows = []
     for path in paths:
-        run = json.loads(Path(path).read_text())
+        run = read_run_json(path, require=("run", "config", "result", "num_classes"))
         search = run["config"]["training"].get("search")
         if search is None:
             raise ValueError(f"{path}: run.json has no config.training.search (not a search run)")
@@ -144,7 +144,8 @@ def selected_tidy(tidy: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
     rename = dict(zip(kept["search_loss"], kept["loss"], strict=True))
     chosen = tidy[tidy["loss"].isin(set(rename))].copy()
     chosen["loss"] = chosen["loss"].map(rename)
-    clash = chosen[RUN_KEYS].drop_duplicates().merge(plain[RUN_KEYS].drop_duplicates())
+    keys = list(RUN_KEYS)
+    clash = chosen[keys].drop_duplicates().merge(plain[keys].drop_duplicates())
     if not clash.empty:
         raise ValueError(
             f"kept search runs collide with non-search runs: {clash.to_dict('records')[:3]}"

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-RUN_KEYS: tuple[str, ...] = ("dataset", "model", "loss", "fraction", "seed", "fold")
-"""Columns that identify one training run in the tidy table."""
+from segbench.runspec import RUN_KEYS
+
+__all__ = ["PAIR_KEYS", "RUN_KEYS", "bootstrap_ci", "format_mean_std", "run_means", "summarize"]
 
 PAIR_KEYS: tuple[str, ...] = ("dataset", "model", "fraction", "fold", "seed")
 """Columns that identify one paired cell: the same split, data fraction and seed, loss varies."""

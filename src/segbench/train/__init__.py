@@ -2,7 +2,7 @@
 
 Module map (docs/training.md): ``engine`` (the epoch loop, step strategies, ``train_run``,
 ``train_pack``), ``run`` (:class:`TrainingRun`, one run's state and outputs), ``spec``
-(:class:`RunSpec`, :class:`TrainResult`), ``stacked`` / ``interleaved`` (concurrent step
+(:class:`TrainResult`; :class:`RunSpec` is :mod:`segbench.runspec`'s, re-exported), ``stacked`` / ``interleaved`` (concurrent step
 strategies), ``augment`` (crop, flips and the other augmentations), ``optim`` (optimiser and
 schedule), ``validate`` (prediction, validation mIoU and loss), ``checkpoint`` (atomic outputs,
 generator states), ``device`` (device choice, determinism), ``gpu_slots`` (GPU job slots).

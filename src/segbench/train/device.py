@@ -29,8 +29,6 @@ def resolve_device(pref: str = "auto", jobs_per_gpu: int = 1) -> torch.device:
     ``torch.cuda.set_device``. The slot is held for the life of the process (module state).
     """
     global _SLOT, _PINNED
-    if pref not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"training.device must be auto, cpu or cuda, got {pref!r}")
     if pref == "cpu":
         return torch.device("cpu")
     if _SLOT is None and not torch.cuda.is_initialized():

@@ -84,15 +84,8 @@ STRATEGIES: dict[str, Callable[[], StepStrategy]] = {
 
 
 def strategy_for(mode: str) -> StepStrategy:
-    """The step strategy of ``training.pack_mode`` ``mode``.
-
-    Raises:
-        ValueError: naming the key and value, for an unknown mode.
-    """
-    if mode not in STRATEGIES:
-        raise ValueError(
-            f"training.pack_mode must be sequential, stacked or interleaved, got {mode!r}"
-        )
+    """The step strategy of ``training.pack_mode`` ``mode`` (the schema's allowed values are
+    the keys of :data:`STRATEGIES`; a resolved spec holds one of them)."""
     return STRATEGIES[mode]()
 
 
@@ -167,14 +160,16 @@ def train_pack(
     if len(specs) != len(out_dirs):
         raise ValueError(f"{len(specs)} run specs for {len(out_dirs)} output folders")
     data = load_prepared(prepared_npz)
-    mode = specs[0].training.get("pack_mode", "sequential") if specs else "sequential"
+    if not specs:
+        return []
+    mode = specs[0].training["pack_mode"]
     strategy = strategy_for(mode)
     if mode == "sequential":
         return [
             train_run(s, prepared_npz, splits_json, d, data=data)
             for s, d in zip(specs, out_dirs, strict=True)
         ]
-    if not strategy.use_compile and specs[0].training.get("compile", "none") != "none":
+    if not strategy.use_compile and specs[0].training["compile"] != "none":
         log.info("training.compile is not applied in pack_mode %r", mode)
     runs = [
         TrainingRun(s, prepared_npz, splits_json, d, data=data, use_compile=strategy.use_compile)

@@ -17,50 +17,42 @@ Scheduler = Any  # torch's LRScheduler or ReduceLROnPlateau (no common public ba
 
 
 def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    """``adam`` (default), ``adamw`` or ``sgd`` (momentum 0.9 unless set) over the model's
-    parameters."""
-    name = cfg.get("optimizer", "adam")
-    lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    """``adam``, ``adamw`` or ``sgd`` (with ``momentum`` / ``nesterov``) over the model's
+    parameters; ``cfg`` is a resolved ``training`` section (:func:`segbench.runspec.resolve_training`:
+    defaults and allowed values are the schema's)."""
+    name = cfg["optimizer"]
+    lr, wd = float(cfg["lr"]), float(cfg["weight_decay"])
     if name == "sgd":
         return torch.optim.SGD(
             model.parameters(),
             lr=lr,
-            momentum=float(cfg.get("momentum", 0.9)),
-            nesterov=bool(cfg.get("nesterov", False)),
+            momentum=float(cfg["momentum"]),
+            nesterov=bool(cfg["nesterov"]),
             weight_decay=wd,
         )
-    raise ValueError(f"training.optimizer must be adam, adamw or sgd, got {name!r}")
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(model.parameters(), lr=lr, weight_decay=wd)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, cfg: dict[str, Any]) -> Scheduler | None:
-    """``none`` (default: None), ``plateau`` (mode max on ``val_score``, min on ``val_loss``),
-    ``cosine`` (T_max = epochs) or ``poly`` (total_iters = epochs)."""
-    name = cfg.get("scheduler", "none")
+    """``none`` (None), ``plateau`` (mode max on ``val_score``, min on ``val_loss``),
+    ``cosine`` (T_max = epochs) or ``poly`` (total_iters = epochs); ``cfg`` is a resolved
+    ``training`` section."""
+    name = cfg["scheduler"]
     if name == "none":
         return None
     if name == "plateau":
-        monitor = cfg.get("scheduler_monitor", "val_score")
-        if monitor not in ("val_score", "val_loss"):
-            raise ValueError(
-                f"training.scheduler_monitor must be val_score or val_loss, got {monitor!r}"
-            )
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt,
-            mode="max" if monitor == "val_score" else "min",
-            factor=float(cfg.get("scheduler_factor", 0.5)),
-            patience=int(cfg.get("scheduler_patience", 5)),
+            mode="max" if cfg["scheduler_monitor"] == "val_score" else "min",
+            factor=float(cfg["scheduler_factor"]),
+            patience=int(cfg["scheduler_patience"]),
         )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg["epochs"]))
-    if name == "poly":
-        return torch.optim.lr_scheduler.PolynomialLR(
-            opt, total_iters=int(cfg["epochs"]), power=float(cfg.get("poly_power", 0.9))
-        )
-    raise ValueError(f"training.scheduler must be none, plateau, cosine or poly, got {name!r}")
+    return {"poly": torch.optim.lr_scheduler.PolynomialLR}[name](
+        opt, total_iters=int(cfg["epochs"]), power=float(cfg["poly_power"])
+    )
 
 
 def is_plateau(sched: Scheduler | None) -> bool:

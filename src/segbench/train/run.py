@@ -31,10 +31,10 @@ import torch
 from torch import nn
 
 from segbench.data.io import PreparedDataset, load_prepared
-from segbench.io_utils import atomic_write_json
 from segbench.losses import build_loss
 from segbench.models import build_model
-from segbench.provenance import device_info, git_commit, package_versions
+from segbench.rundir import run_record, write_run_json
+from segbench.runspec import split_name
 from segbench.splits import get_fold
 from segbench.train.augment import apply as apply_augment
 from segbench.train.augment import check_config as check_augment
@@ -98,12 +98,10 @@ class TrainingRun:
             stale.unlink(missing_ok=True)
         tcfg = spec.training
         evcfg = spec.evaluation
-        device = self.device = resolve_device(
-            tcfg.get("device", "auto"), int(tcfg.get("jobs_per_gpu", 1))
-        )
-        torch.set_num_threads(int(tcfg.get("threads", 1)))
-        seed_everything(spec.seed, bool(tcfg.get("deterministic", True)))
-        self.amp = bool(tcfg.get("amp", True)) and device.type == "cuda"
+        device = self.device = resolve_device(tcfg["device"], int(tcfg["jobs_per_gpu"]))
+        torch.set_num_threads(int(tcfg["threads"]))
+        seed_everything(spec.seed, bool(tcfg["deterministic"]))
+        self.amp = bool(tcfg["amp"]) and device.type == "cuda"
 
         if data is None:
             data = load_prepared(prepared_npz)
@@ -116,39 +114,38 @@ class TrainingRun:
             k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()
         }
         self.c = data.num_classes
-        self.include_bg = bool(evcfg.get("include_background", True))
+        self.include_bg = bool(evcfg["include_background"])
 
-        model_params = {k: v for k, v in spec.model_cfg.items() if k != "name"}
+        model_name, model_params = split_name(spec.model_cfg)
         model = build_model(
-            spec.model_cfg["name"], in_channels=data.in_channels, classes=self.c, **model_params
+            model_name, in_channels=data.in_channels, classes=self.c, **model_params
         )
         model = model.to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.step_model: nn.Module = model
-        if use_compile and device.type == "cuda" and tcfg.get("compile", "none") != "none":
+        if use_compile and device.type == "cuda" and tcfg["compile"] != "none":
             self.step_model = torch.compile(model, mode=tcfg["compile"])  # type: ignore[assignment]
-        loss_fn = build_loss(
-            spec.loss_cfg["name"], **{k: v for k, v in spec.loss_cfg.items() if k != "name"}
-        )
+        loss_name, loss_params = split_name(spec.loss_cfg)
+        loss_fn = build_loss(loss_name, **loss_params)
         self.loss_fn = loss_fn.to(device)
         self.opt = build_optimizer(model, tcfg)
         self.sched = build_scheduler(self.opt, tcfg)
         self.gen = torch.Generator().manual_seed(spec.seed)
 
-        self.epochs = int(tcfg.get("epochs", 50))
-        self.bs = int(tcfg.get("batch_size", 4))
+        self.epochs = int(tcfg["epochs"])
+        self.bs = int(tcfg["batch_size"])
         self.n_train = n_train = x["train"].shape[0]
-        self.steps = int(tcfg.get("steps_per_epoch") or math.ceil(n_train / self.bs))
-        self.crop = tcfg.get("crop")
-        self.hflip = bool(tcfg.get("hflip", True))
-        self.vflip = bool(tcfg.get("vflip", False))
-        self.aug = check_augment(tcfg.get("augment"))
-        self.monitor_loss = tcfg.get("scheduler_monitor", "val_score") == "val_loss"
-        self.val_every = int(tcfg.get("val_every", 1))
-        self.ckpt_every = int(tcfg.get("checkpoint_every", 5))
-        self.patience = tcfg.get("early_stopping")
+        self.steps = int(tcfg["steps_per_epoch"] or math.ceil(n_train / self.bs))
+        self.crop = tcfg["crop"]
+        self.hflip = bool(tcfg["hflip"])
+        self.vflip = bool(tcfg["vflip"])
+        self.aug = check_augment(tcfg["augment"])
+        self.monitor_loss = tcfg["scheduler_monitor"] == "val_loss"
+        self.val_every = int(tcfg["val_every"])
+        self.ckpt_every = int(tcfg["checkpoint_every"])
+        self.patience = tcfg["early_stopping"]
 
         self.history: list[dict[str, Any]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -363,28 +360,16 @@ class TrainingRun:
             resumed_from_epoch=self.resumed_from,
             wall_seconds=round(wall, 3),
         )
-        atomic_write_json(
-            out / "run.json",
-            {
-                "run": {
-                    k: getattr(spec, k)
-                    for k in ("dataset", "model", "loss", "fraction", "seed", "fold")
-                },
-                "config": spec.as_dict(),
-                "config_digest": self.digest,
-                "result": result.__dict__,
-                "n_train": self.n_train,
-                "n_val": int(self.x["val"].shape[0]),
-                "n_test": int(self.x["test"].shape[0]),
-                "num_classes": c,
-                "class_names": self.data.class_names,
-                "git": git_commit(),
-                "packages": package_versions(),
-                "device": device_info(device),
-                "seed": spec.seed,
-                "wall_seconds": result.wall_seconds,
-                "command": sys.argv,
-            },
+        record = run_record(
+            spec,
+            result,
+            device=device,
+            n_train=self.n_train,
+            n_val=int(self.x["val"].shape[0]),
+            n_test=int(self.x["test"].shape[0]),
+            num_classes=c,
+            class_names=self.data.class_names,
         )
+        write_run_json(out, record)
         self.ckpt_path.unlink(missing_ok=True)
         return result
