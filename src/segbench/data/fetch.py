@@ -333,6 +333,11 @@ def _fetch_one(
                 + "; ".join(what)
                 + f". Nothing was kept (removed {part.name})."
             )
+        if validate is not None:
+            try:
+                validate(part)
+            except ArchiveError as err:
+                raise _reject(part, dest, url, err) from None
         if sha256 is None:
             log.warning(
                 "%s: no sha256 pinned in the registry; downloaded file has sha256 %s (%d bytes)",
@@ -340,11 +345,6 @@ def _fetch_one(
                 actual,
                 got,
             )
-        if validate is not None:
-            try:
-                validate(part)
-            except ArchiveError as err:
-                raise _reject(part, dest, url, err) from None
         with open(part, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(part, dest)

