@@ -212,3 +212,108 @@ def test_offline_without_mirror_fails_before_any_request(
     _one_error_line(res, "SEGBENCH_OFFLINE=1", "SEGBENCH_MIRROR", "tiny.zip")
     assert http_server.state.requests == []
     assert not (tmp_path / "data/downloads/tiny/tiny.zip").exists()
+
+
+# ----------------------------------------------------------------------------- (c) label maps
+
+PREPARE = REPO / "scripts" / "prepare.py"
+
+
+def _raw_chase(root: Path, fg: int, blank: tuple[str, ...] = ()) -> None:
+    """A CHASE-like raw folder whose masks store the vessel as ``fg`` (0/255 or 0/1); the masks
+    of the images named in ``blank`` are all background."""
+    make_chase_like(root, children=3)
+    for mask in sorted(root.glob("*_1stHO.png")):
+        arr = np.asarray(Image.open(mask))
+        out = np.zeros_like(arr) if mask.name.split("_1stHO")[0] in blank else (arr > 0) * fg
+        Image.fromarray(out.astype(np.uint8)).save(mask)
+
+
+def _prepare(tmp: Path, label_map: dict, fg: int, blank: tuple[str, ...] = ()):
+    entry = tiny_entry("http://127.0.0.1:9/tiny.zip", None)
+    entry["label_map"] = label_map
+    reg = _registry(tmp, {"tiny": entry})
+    _raw_chase(tmp / "data/raw/tiny", fg, blank)
+    res = subprocess.run(
+        [sys.executable, str(PREPARE), "tiny", "--registry", str(reg), "--out", "data/prepared"],
+        cwd=tmp, env=_env(), capture_output=True, text=True, timeout=120,
+    )
+    return res, tmp / "data/prepared/tiny.npz"
+
+
+def test_masks_01_with_a_0_255_threshold_fail_naming_class_and_file(tmp_path: Path) -> None:
+    res, npz = _prepare(tmp_path, {"threshold": 128}, fg=1)
+    line = _one_error_line(
+        res, "class 1 ('vessel') never occurs", "threshold 128", "data/raw/tiny/", "_1stHO.png",
+        only_line=False,
+    )
+    assert "raw mask values met: 0 (first in" in line and "; 1 (first in" in line
+    assert not npz.exists() and not npz.with_suffix(".json").exists()
+
+
+def test_mask_value_missing_from_label_map_names_file_and_value(tmp_path: Path) -> None:
+    res, npz = _prepare(tmp_path, {0: 0, 255: 1}, fg=1)
+    _one_error_line(res, "label values [1]", "Image_01L_1stHO.png", "label_map", only_line=False)
+    assert not npz.exists()
+
+
+def test_a_class_missing_from_some_images_only_is_fine(tmp_path: Path) -> None:
+    """The check is over the whole prepared dataset: images without a vessel are legitimate."""
+    from segbench.data.io import load_prepared
+
+    res, npz = _prepare(tmp_path, {"threshold": 1}, fg=1, blank=("Image_01L", "Image_02R"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    ds = load_prepared(npz)
+    assert [bool(m.any()) for m in ds.masks] == [False, True, True, False, True, True]
+
+
+# ----------------------------------------------------------------------------- (e) figures
+
+# Tied and overlapping ranks: scikit-posthocs draws each crossbar through a Python set of loss
+# names, whose order follows the process's hash seed.
+CD_RANKS = {"ce": 1.5, "dice": 2.0, "jacc": 2.0, "focal": 2.75, "tversky": 3.25,
+            "lovasz": 4.0, "boundary": 5.5}
+CD_SCRIPT = f"""
+import sys
+import pandas as pd
+from segbench.reporting.figures import cd_figure
+from segbench.reporting.statistics import FriedmanReport
+ranks = pd.Series({CD_RANKS!r})
+rep = FriedmanReport(metric="miou", ok=True, blocks=["dataset", "model", "fraction"],
+                     n_blocks=6, cd=1.2, avg_ranks=ranks, losses=sorted(ranks.index))
+for path in sys.argv[1:]:
+    cd_figure(rep, path)
+"""
+
+
+def test_cd_diagram_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    """The stats_tables figure writer (``cd_figure``) run twice in fresh processes with different
+    hash seeds writes the same bytes, for PNG, SVG and PDF."""
+    digests = []
+    for seed in ("1", "4"):
+        out = tmp_path / f"run{seed}"
+        out.mkdir()
+        files = [str(out / f"cd.{ext}") for ext in ("png", "svg", "pdf")]
+        res = subprocess.run([sys.executable, "-c", CD_SCRIPT, *files], cwd=tmp_path,
+                             env=_env(PYTHONHASHSEED=seed, MPLBACKEND="Agg"),
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-3000:]
+        digests.append({Path(f).suffix: hashlib.sha256(Path(f).read_bytes()).hexdigest()
+                        for f in files})
+    assert digests[0] == digests[1]
+
+
+def test_cd_label_clears_the_tick_labels() -> None:
+    from segbench.stats.cd_diagram import cd_diagram_figure
+
+    fig = cd_diagram_figure(CD_RANKS, 1.2, title="mIoU: average ranks over 6 blocks")
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    cd_text = [t for t in ax.texts if t.get_text().startswith("CD = ")]
+    assert len(cd_text) == 1 and cd_text[0].get_text() == "CD = 1.2"
+    box = cd_text[0].get_window_extent(renderer)
+    ticks = [t.get_window_extent(renderer) for t in ax.xaxis.get_ticklabels() if t.get_text()]
+    assert ticks and all(not box.overlaps(t) for t in ticks)
+    assert box.y0 > max(t.y1 for t in ticks)  # above the tick labels
+    assert ax.title.get_window_extent(renderer).y0 > box.y1  # and below the title
