@@ -317,3 +317,87 @@ def test_cd_label_clears_the_tick_labels() -> None:
     assert ticks and all(not box.overlaps(t) for t in ticks)
     assert box.y0 > max(t.y1 for t in ticks)  # above the tick labels
     assert ax.title.get_window_extent(renderer).y0 > box.y1  # and below the title
+
+
+# ----------------------------------------------------------------------------- (d) damaged files
+
+
+def _prepared(tmp: Path) -> Path:
+    from segbench.data.io import save_prepared
+    from segbench.data.synthetic import generate
+
+    images, masks, ids, meta = generate("synth_organs", n=4, size=32, seed=0)
+    save_prepared(tmp / "d.npz", images, masks, ids, meta)
+    return tmp / "d.npz"
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        ("garbage", "is not an .npz (zip) archive"),
+        ("truncated", "is not an .npz (zip) archive"),
+        ("no-arrays", "has no array(s) ['images', 'masks', 'ids']"),
+        ("sidecar", "sidecar is not valid JSON"),
+    ],
+)
+def test_damaged_prepared_file_says_what_and_how_to_recover(
+    damage: str, what: str, tmp_path: Path
+) -> None:
+    from segbench.data.io import DatasetFormatError, load_prepared
+
+    npz = _prepared(tmp_path)
+    if damage == "garbage":
+        npz.write_bytes(b"this is not a dataset\n" * 10)
+    elif damage == "truncated":
+        npz.write_bytes(npz.read_bytes()[:100])
+    elif damage == "no-arrays":
+        np.savez(npz.with_name("other.npz"), x=np.zeros(3))
+        npz.with_name("other.npz").replace(npz)
+    else:
+        npz.with_suffix(".json").write_text('{"name": "d", "num_classes": ')
+    with pytest.raises(DatasetFormatError) as err:
+        load_prepared(npz)
+    msg = str(err.value)
+    assert what in msg and str(npz) in msg and "pickled" not in msg
+    assert f"Delete {npz} and {npz.with_suffix('.json')}" in msg and "prepare_dataset" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [('{"dataset": "d", "folds": [', "not valid JSON"),
+     ("[1, 2, 3]\n", "not a split file"),
+     ('{"dataset": "d", "folds": [{"fold": 0}]}', "not a split file")],
+    ids=["truncated", "list", "no-parts"],
+)
+def test_damaged_splits_file_names_path_and_recovery(text: str, what: str, tmp_path: Path) -> None:
+    from segbench.splits import SplitError, dumps, load_splits, make_splits
+
+    good = tmp_path / "good.json"
+    good.write_text(dumps(make_splits([f"i{k}" for k in range(6)], 2, [1.0], dataset="d")))
+    assert load_splits(good) == json.loads(good.read_text())
+    bad = tmp_path / "d.json"
+    bad.write_text(text)
+    with pytest.raises(SplitError) as err:
+        load_splits(bad)
+    msg = str(err.value)
+    assert what in msg and str(bad) in msg and f"Delete {bad}" in msg and "rule splits" in msg
+
+
+@pytest.mark.slow
+def test_workflow_splits_rule_on_a_garbage_prepared_file(tmp_path: Path) -> None:
+    """The real workflow: a prepared ``.npz`` damaged after preparation fails rule splits with
+    the path, what is wrong and how to recover, in the rule's log and Snakemake's output."""
+    from tests.reliability.conftest import new_workdir, smk, study
+
+    wd = new_workdir(tmp_path / "wf", study())
+    smk(wd, "--cores", "1", "data/prepared/synth_organs.npz", cores=1)
+    npz = wd / "data/prepared/synth_organs.npz"
+    npz.write_bytes(b"<html>not a dataset</html>\n")
+    res = smk(wd, "results/splits/synth_organs.json", "--show-failed-logs", check=False, cores=1)
+    assert res.returncode != 0
+    log = (wd / "logs/splits/synth_organs.log").read_text()
+    for text in (log, res.stdout):
+        assert "data/prepared/synth_organs.npz: not a prepared dataset" in text
+        assert "is not an .npz (zip) archive" in text and "pickled" not in text
+        assert "Delete data/prepared/synth_organs.npz" in text
+    assert not (wd / "results/splits/synth_organs.json").exists()
