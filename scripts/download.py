@@ -10,6 +10,10 @@ Command line (from the repository root)::
     python scripts/download.py fetch DATASET [--mirror DIR_OR_URL]   # download + extract + verify
     python scripts/download.py verify DATASET                        # check data/raw/DATASET
     python scripts/download.py manifest DATASET [--write]            # (re)generate its manifest
+
+Errors (unknown dataset, missing registry file, missing raw folder, failed download, bad
+archive or manifest) print one line ``error: ...`` naming the value and exit with status 1.
+``SEGBENCH_OFFLINE=1`` never uses the official URLs: it needs ``--mirror`` / ``SEGBENCH_MIRROR``.
 """
 
 
@@ -19,11 +23,19 @@ import os
 import sys
 from pathlib import Path
 
+from segbench.data.archive import ArchiveError
 from segbench.data.extract import extract_dataset
 from segbench.data.fetch import DownloadError, fetch_dataset_file
-from segbench.data.manifest import compute_manifest, write_manifest
+from segbench.data.manifest import ManifestError, compute_manifest, write_manifest
 from segbench.data.recipes import RECIPES
-from segbench.data.registry import DEFAULT_REGISTRY, default_manifest_path, load_registry
+from segbench.data.registry import (
+    DEFAULT_REGISTRY,
+    DatasetEntry,
+    DatasetRegistry,
+    RegistryError,
+    default_manifest_path,
+    load_registry,
+)
 from segbench.data.verify import verify_raw
 from segbench.paths import DOWNLOAD_FILE, RAW_DIR
 
@@ -91,6 +103,33 @@ def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
         raise ValueError(f"scripts/download.py does not handle rule {smk.rule!r}")
 
 
+USER_ERRORS = (RegistryError, DownloadError, ManifestError, ArchiveError, FileExistsError)
+"""Errors reported as one ``error: ...`` line (no traceback) on the command line."""
+
+
+class CliError(RuntimeError):
+    """A command-line mistake, reported as one line."""
+
+
+def _require_raw(registry: DatasetRegistry, entry: DatasetEntry, raw_dir: Path, cmd: str) -> None:
+    """Refuse ``verify`` / ``manifest`` when the raw folder is not there, saying how to get it."""
+    if raw_dir.is_dir():
+        return
+    src = registry[entry.raw_id]
+    via = f" (dataset {entry.id!r} uses the raw folder of {src.id!r})" if src.id != entry.id else ""
+    instructions = " ".join(src.instructions.split())
+    if src.access == "download":
+        how = f"run `python scripts/download.py fetch {src.id}` first"
+    elif src.files:
+        how = (
+            f"{src.id!r} is a manual download: {instructions} Then run "
+            f"`python scripts/download.py fetch {src.id}` (it unpacks and verifies the files)"
+        )
+    else:
+        how = f"{src.id!r} is a manual download: {instructions} Put its files in {raw_dir}/"
+    raise CliError(f"{cmd} {entry.id}: raw folder {raw_dir} does not exist{via}; {how}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     p = argparse.ArgumentParser(
@@ -145,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         print(extract_dataset(src, downloads, raw_dir, manifest=manifest))
         return 0
     if args.cmd == "verify":
+        _require_raw(registry, entry, raw_dir, "verify")
         print(verify_raw(entry, raw_dir, manifest, allow_unpinned=False))
         return 0
     if args.cmd == "manifest":
+        _require_raw(registry, entry, raw_dir, "manifest")
         entries = compute_manifest(raw_dir)
         if args.write:
             write_manifest(manifest, entries)
@@ -169,5 +210,5 @@ if __name__ == "__main__":
     else:
         try:
             sys.exit(main())
-        except DownloadError as err:
-            sys.exit(f"error: {err}")
+        except (CliError, *USER_ERRORS) as err:
+            sys.exit("error: " + " ".join(str(err).split()))

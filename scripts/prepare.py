@@ -6,7 +6,10 @@ Under Snakemake (rule ``prepare_dataset`` in workflow/rules/download.smk) the da
     python scripts/prepare.py DATASET [--registry config/datasets.yaml] [--out data/prepared]
 
 The raw folder is verified against the committed manifest again before the recipe runs, and the
-sidecar records the archive sha256s, the manifest digest and the recipe parameters.
+sidecar records the archive sha256s, the manifest digest and the recipe parameters. Every
+declared class must occur in the prepared masks (a label_map that does not fit the masks fails,
+naming the raw values and files). On the command line an error prints one ``error: ...`` line and
+exits with status 1.
 """
 
 
@@ -15,10 +18,13 @@ import logging
 import sys
 from pathlib import Path
 
-from segbench.data.recipes import RECIPES, prepare_dataset
+from segbench.data.io import DatasetFormatError
+from segbench.data.manifest import ManifestError
+from segbench.data.recipes import RECIPES, RecipeError, prepare_dataset
 from segbench.data.registry import (
     DEFAULT_REGISTRY,
     DatasetRegistry,
+    RegistryError,
     default_manifest_path,
     load_registry,
 )
@@ -134,4 +140,7 @@ if __name__ == "__main__":
             log.error("%s: %s", type(err).__name__, err)
             raise
     else:
-        sys.exit(main())
+        try:
+            sys.exit(main())
+        except (RecipeError, RegistryError, ManifestError, DatasetFormatError) as err:
+            sys.exit("error: " + " ".join(str(err).split()))

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -252,6 +254,46 @@ def make_splits(
 def dumps(splits: dict[str, Any]) -> str:
     """Canonical JSON text (sorted keys, fixed indent) so equal splits are byte-identical."""
     return json.dumps(splits, indent=1, sort_keys=True) + "\n"
+
+
+def load_splits(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a split file (``results/splits/{dataset}.json``, written by :func:`dumps`).
+
+    Raises:
+        SplitError: naming the path, when the file is missing, is not JSON or does not have the
+            split structure; the message says how to recover (delete it and rerun: rule
+            ``splits`` writes it again, identical for the same seed).
+    """
+    path = Path(path)
+    recover = (
+        f"Delete {path} and run the workflow again: rule splits writes it anew (the same "
+        "seed gives the same file)"
+    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SplitError(f"{path}: split file does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SplitError(f"{path}: cannot read the split file ({err}). {recover}.") from None
+    try:
+        splits = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SplitError(
+            f"{path}: the split file is not valid JSON ({err}); it is damaged. {recover}."
+        ) from None
+    folds = splits.get("folds") if isinstance(splits, dict) else None
+    keys = ("fold", "train", "val", "test", "fractions")
+    if (
+        not isinstance(folds, list)
+        or not folds
+        or not all(isinstance(f, dict) and all(k in f for k in keys) for f in folds)
+        or "dataset" not in splits
+    ):
+        raise SplitError(
+            f"{path}: not a split file (expected {{dataset, seed, n_folds, folds: [{{"
+            f"{', '.join(keys)}}}, ...]}}). {recover}."
+        )
+    return splits
 
 
 def get_fold(splits: dict[str, Any], fold: int, fraction: str | float) -> dict[str, list[str]]:

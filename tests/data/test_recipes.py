@@ -138,6 +138,7 @@ def test_nifti_slices(tmp_path: Path) -> None:
     lab = np.zeros((16, 12, 5), np.uint8)
     lab[2:6, 3:7, 1] = 1
     lab[8:10, 1:3, 3] = 3
+    lab[12:14, 8:10, 3] = 2  # every declared class occurs (prepare_dataset checks it)
     nib.save(nib.Nifti1Image(img, np.eye(4)), raw / "tr_im.nii.gz")
     nib.save(nib.Nifti1Image(lab, np.eye(4)), raw / "tr_mask.nii.gz")
     params = {"volumes": [{"image": "tr_im.nii.gz", "label": "tr_mask.nii.gz", "id": "covid"}],

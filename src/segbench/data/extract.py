@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segbench.data.archive import safe_extract
-from segbench.data.fetch import ChecksumError, DownloadError
+from segbench.data.archive import ArchiveError, UnsafeArchiveError, safe_extract
+from segbench.data.fetch import ChecksumError, DownloadError, reject_file
 from segbench.data.manifest import compute_manifest, sha256_file, write_manifest
 from segbench.data.verify import verify_raw
 
@@ -52,7 +52,8 @@ def extract_dataset(
 
     Raises:
         ChecksumError: a download no longer matches its pinned sha256.
-        ArchiveError / UnsafeArchiveError: corrupt or malicious archive.
+        ArchiveError / UnsafeArchiveError: corrupt or malicious archive (a corrupt one is moved
+            to ``<download>.rejected`` first; a malicious one stays, the message names it).
         ManifestError: the content does not match the manifest or layout rules.
         FileExistsError: ``raw_dir`` exists.
     """
@@ -92,7 +93,19 @@ def extract_dataset(
                 )
             if f.extract:
                 sub = stage / f".x{i}"
-                safe_extract(path, sub, strip_components=f.strip_components)
+                try:
+                    safe_extract(path, sub, strip_components=f.strip_components)
+                except UnsafeArchiveError:
+                    raise
+                except ArchiveError as err:
+                    _, sentence = reject_file(path, err)
+                    pinned = (
+                        " (its sha256 matches the registry's pin, so the pinned file itself is "
+                        "broken: check the registry entry)"
+                        if f.sha256
+                        else ""
+                    )
+                    raise ArchiveError(f"dataset {entry.id!r}: {sentence}{pinned}") from None
                 _merge_into(sub, stage, path)
             else:
                 target = stage / f.name

@@ -8,7 +8,11 @@ complete and verified:
 
 - a network failure keeps ``<dest>.part`` (clearly named as partial) so the next call resumes;
 - a checksum or size mismatch deletes ``<dest>.part`` and raises :class:`ChecksumError`
-  naming the file, the URL and both hashes.
+  naming the file, the URL and both hashes;
+- a file that must be an archive but has no pinned sha256 is opened as one first
+  (``validate``); one that fails (an HTML login or error page, a truncated archive) is never
+  renamed to ``dest``: it is moved aside to ``<dest>.rejected``, named in the
+  :class:`RejectedDownloadError`, and the next call downloads it again.
 
 :func:`candidate_urls` puts a local mirror (a folder or a base URL, for air-gapped clusters)
 before the official URLs; :func:`fetch_dataset_file` does both for one file of a registry entry.
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from segbench.data.archive import ArchiveError, list_members
 from segbench.data.manifest import CHUNK, sha256_file
 
 if TYPE_CHECKING:
@@ -49,6 +54,10 @@ class DownloadError(RuntimeError):
 
 class ChecksumError(DownloadError):
     """A fetched file does not have the expected sha256 or size (nothing is kept)."""
+
+
+class RejectedDownloadError(DownloadError):
+    """A downloaded file is not what it must be (e.g. not an archive); it was moved aside."""
 
 
 class _Transient(Exception):
@@ -79,7 +88,8 @@ def candidate_urls(
 
     A mirror (folder path or base URL) is tried as ``<mirror>/<dataset>/<file>`` and then
     ``<mirror>/<file>``. With a mirror set, the official URLs are still tried afterwards
-    unless the environment variable ``SEGBENCH_OFFLINE`` is ``1``.
+    unless the environment variable ``SEGBENCH_OFFLINE`` is ``1``; with ``SEGBENCH_OFFLINE=1``
+    the official URLs are never returned (:func:`fetch_dataset_file` then asks for a mirror).
 
     Args:
         file: the file name (archive name in the registry).
@@ -99,9 +109,18 @@ def candidate_urls(
             if dataset:
                 out.append(str(Path(base) / dataset / file))
             out.append(str(Path(base) / file))
-    if not (mirror and os.environ.get("SEGBENCH_OFFLINE") == "1"):
+    if not offline():
         out.extend(urls)
     return out
+
+
+OFFLINE_ENV = "SEGBENCH_OFFLINE"
+MIRROR_ENV = "SEGBENCH_MIRROR"
+
+
+def offline() -> bool:
+    """True when ``SEGBENCH_OFFLINE=1``: only a mirror may be used, never the official URLs."""
+    return os.environ.get(OFFLINE_ENV) == "1"
 
 
 def _open_source(url: str, offset: int, timeout: float) -> tuple[object, int, int | None]:
@@ -176,6 +195,7 @@ def fetch(
     timeout: float = 60.0,
     backoff: float = 1.0,
     progress: Callable[[int, int | None], None] | None = None,
+    validate: Callable[[Path], None] | None = None,
 ) -> FetchResult:
     """Download one file to ``dest``: resumable, retried, verified, then renamed.
 
@@ -192,6 +212,10 @@ def fetch(
         backoff: first wait between attempts in seconds, doubled each time, capped at 60
             (default 1.0).
         progress: optional callback ``(bytes_so_far, total_or_None)``.
+        validate: optional check of the complete, checksum-verified download before it is
+            renamed to ``dest`` (e.g. :func:`check_archive`); when it raises
+            :class:`~segbench.data.archive.ArchiveError` the file is moved to
+            ``<dest>.rejected`` (never kept as ``dest``) and the next URL is tried.
 
     Returns:
         A :class:`FetchResult`. If ``dest`` already exists and matches ``sha256`` (when given),
@@ -201,10 +225,10 @@ def fetch(
         ChecksumError: the downloaded bytes do not match ``sha256``/``size``; the message names
             the file, the URL and both hashes; ``<dest>.part`` is removed.
         DownloadError: no URL worked; ``<dest>.part`` is kept so a later call resumes.
+        RejectedDownloadError: (a :class:`DownloadError`) every URL gave a file that failed
+            ``validate``; the last one is at ``<dest>.rejected``.
     """
     urls = [url_or_urls] if isinstance(url_or_urls, str) else list(url_or_urls)
-    if not urls:
-        raise DownloadError(f"{dest}: no URL to download from")
     dest = Path(dest)
     if sha256 is not None:
         sha256 = sha256.lower()
@@ -216,17 +240,30 @@ def fetch(
             f"{dest}: existing file has sha256 {actual}, expected {sha256}; delete it to "
             "download again"
         )
+    if not urls:
+        raise DownloadError(f"{dest}: no URL to download from")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     errors: list[str] = []
+    rejected: list[str] = []
     for url in urls:
         try:
-            return _fetch_one(url, dest, part, sha256, size, retries, timeout, backoff, progress)
+            return _fetch_one(
+                url, dest, part, sha256, size, retries, timeout, backoff, progress, validate
+            )
         except ChecksumError:
             raise
+        except RejectedDownloadError as err:
+            errors.append(str(err))
+            rejected.append(str(err))
+            log.warning("%s", err)
         except DownloadError as err:
             errors.append(str(err))
             log.warning("%s", err)
+    if rejected and len(rejected) == len(errors):
+        raise RejectedDownloadError(
+            rejected[0] if len(rejected) == 1 else " | ".join(rejected)
+        )
     raise DownloadError(
         f"{dest.name}: could not be downloaded from any of {len(urls)} URL(s): "
         + " | ".join(errors)
@@ -244,6 +281,7 @@ def _fetch_one(
     timeout: float,
     backoff: float,
     progress: Callable[[int, int | None], None] | None,
+    validate: Callable[[Path], None] | None = None,
 ) -> FetchResult:
     resumed_from = part.stat().st_size if part.exists() else 0
     restarted = False
@@ -295,6 +333,11 @@ def _fetch_one(
                 + "; ".join(what)
                 + f". Nothing was kept (removed {part.name})."
             )
+        if validate is not None:
+            try:
+                validate(part)
+            except ArchiveError as err:
+                raise _reject(part, dest, url, err) from None
         if sha256 is None:
             log.warning(
                 "%s: no sha256 pinned in the registry; downloaded file has sha256 %s (%d bytes)",
@@ -342,6 +385,74 @@ def _transfer(
     return total
 
 
+def rejected_path(dest: str | os.PathLike[str]) -> Path:
+    """Where a download that failed to open as an archive is moved: ``<dest>.rejected``."""
+    dest = Path(dest)
+    return dest.with_name(dest.name + ".rejected")
+
+
+def describe_content(path: str | os.PathLike[str]) -> str:
+    """A short guess at what a file that should have been an archive is (for messages)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        return ""
+    low = head.lstrip().lower()
+    if low.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in low:
+        return (
+            f"it is an HTML page ({size} bytes), not an archive: the server sent a web page "
+            "(a login, error or redirect page) instead of the file"
+        )
+    if low.startswith((b"<?xml", b"<")):
+        return f"it is an XML/HTML document ({size} bytes), not an archive"
+    if not head:
+        return "it is empty (0 bytes)"
+    return f"{size} bytes, starting with {head[:16]!r}"
+
+
+def check_archive(path: Path) -> None:
+    """Open ``path`` as a zip or tar archive and list it (the ``validate`` of unpinned archive
+    downloads).
+
+    Raises:
+        ArchiveError: not an archive, or a corrupt/truncated one.
+    """
+    list_members(path)
+
+
+def reject_file(path: str | os.PathLike[str], err: BaseException | str) -> tuple[Path, str]:
+    """Move a file that failed to open as an archive to ``<path>.rejected`` (replacing an older
+    one) and return that path and a sentence for the error message."""
+    path = Path(path)
+    target = rejected_path(path)
+    what = describe_content(path)
+    os.replace(path, target)
+    sentence = (
+        f"{err}" + (f"; {what}" if what else "") + f". Moved it aside to {target} (it is not kept "
+        f"as {path}); fix the URL or mirror if needed and run again: the file is downloaded "
+        "again on the next run"
+    )
+    return target, sentence
+
+
+def _reject(part: Path, dest: Path, url: str, err: BaseException) -> RejectedDownloadError:
+    """Move a downloaded ``part`` that failed validation aside; the error to raise."""
+    # Name the final file in the message, not the ``.part`` (``err`` names the .part path).
+    reason = str(err).replace(str(part), dest.name)
+    what = describe_content(part)
+    target = rejected_path(dest)
+    os.replace(part, target)
+    return RejectedDownloadError(
+        f"{dest.name}: the file downloaded from {url} is not a usable archive ({reason})"
+        + (f"; {what}" if what else "")
+        + f". Moved it aside to {target}; nothing was kept as {dest}. Fix the URL or mirror and "
+        "run again: the file is downloaded again on the next run."
+    )
+
+
 def copy_local(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """Copy a user-provided file into place atomically (temp file + rename)."""
     dest = Path(dest)
@@ -371,15 +482,30 @@ def fetch_dataset_file(
 ) -> FetchResult:
     """Fetch one source file of a registry entry into ``dest`` (mirror first, then official URLs).
 
+    An archive (``extract``) without a pinned sha256 is opened as one before it is kept
+    (:func:`check_archive`): an HTML page or a truncated archive is moved to
+    ``<dest>.rejected`` instead, so a later run downloads it again.
+
     Raises:
         DownloadError: for a ``manual`` entry with no mirror and no URL, the message gives the
-            entry's instructions and where to put the file; otherwise see :func:`fetch`.
+            entry's instructions and where to put the file; with ``SEGBENCH_OFFLINE=1`` and no
+            mirror (and no file at ``dest`` yet), it says which variable or key to set;
+            otherwise see :func:`fetch`.
         ChecksumError: see :func:`fetch`.
     """
     src = entry.file(file)
     urls = candidate_urls(src.name, src.urls, mirror, entry.id)
     dest = Path(dest)
-    if not urls or (entry.access == "manual" and not mirror and not src.urls):
+    manual = entry.access == "manual" and not mirror and not src.urls
+    if offline() and not mirror and not manual and not dest.is_file():
+        raise DownloadError(
+            f"{dest.name} (dataset {entry.id!r}): {OFFLINE_ENV}=1 forbids downloading from the "
+            f"official URLs, but no mirror is set. Set {MIRROR_ENV} (or download.mirror in the "
+            f"study config, or --mirror on the command line) to a folder or base URL holding "
+            f"{entry.id}/{src.name} or {src.name}, or put the file at {dest}, or unset "
+            f"{OFFLINE_ENV}."
+        )
+    if not dest.is_file() and (not urls or manual):
         raise DownloadError(
             f"dataset {entry.id!r} is a manual download: {entry.instructions.strip()} "
             f"Put the file {src.name!r} at {dest} (or set download.mirror / SEGBENCH_MIRROR to a "
@@ -393,4 +519,5 @@ def fetch_dataset_file(
         retries=retries,
         timeout=timeout,
         backoff=backoff,
+        validate=check_archive if src.extract and src.sha256 is None else None,
     )

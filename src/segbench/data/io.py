@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,11 +133,22 @@ def save_prepared(
     atomic_write_json(path_npz.with_suffix(".json"), sidecar)
 
 
+def _recovery(path_npz: Path) -> str:
+    side = path_npz.with_suffix(".json")
+    return (
+        f"Delete {path_npz} and {side} and run the workflow again: rule prepare_dataset (or "
+        "prepare_synthetic) writes them anew"
+    )
+
+
 def load_prepared(path_npz: str | Path) -> PreparedDataset:
     """Load a prepared dataset and check it against its sidecar.
 
     Raises:
-        DatasetFormatError: naming the file, when it is missing, corrupt or inconsistent.
+        DatasetFormatError: naming the file, when it is missing, corrupt or inconsistent; a
+            damaged file's message says what is wrong with it (not an npz archive, a corrupt
+            or missing array, a sidecar that is not JSON) and how to recover (delete both
+            files and rerun the preparation).
     """
     path_npz = Path(path_npz)
     side = path_npz.with_suffix(".json")
@@ -145,16 +157,42 @@ def load_prepared(path_npz: str | Path) -> PreparedDataset:
             raise DatasetFormatError(f"{p}: prepared dataset file does not exist")
     try:
         meta = json.loads(side.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(f"{side}: not valid JSON ({err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetFormatError(
+            f"{side}: the prepared dataset's sidecar is not valid JSON ({err}); the file is "
+            f"damaged. {_recovery(path_npz)}."
+        ) from None
+    missing = [k for k in REQUIRED_META if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise DatasetFormatError(
+            f"{side}: the prepared dataset's sidecar lacks key(s) {missing}. {_recovery(path_npz)}."
+        )
+    if not zipfile.is_zipfile(path_npz):
+        size = path_npz.stat().st_size
+        raise DatasetFormatError(
+            f"{path_npz}: not a prepared dataset: the file ({size} bytes) is not an .npz (zip) "
+            f"archive, so it is damaged (truncated, or overwritten by another file). "
+            f"{_recovery(path_npz)}."
+        )
     try:
         with np.load(path_npz, allow_pickle=False) as z:
+            absent = [k for k in ("images", "masks", "ids") if k not in z.files]
+            if absent:
+                raise DatasetFormatError(
+                    f"{path_npz}: not a prepared dataset: the .npz archive has no array(s) "
+                    f"{absent} (it holds {sorted(z.files)}). {_recovery(path_npz)}."
+                )
             images = z["images"]
             masks = z["masks"]
             ids = [str(i) for i in z["ids"]]
             groups = [str(g) for g in z["groups"]] if "groups" in z.files else None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-        raise DatasetFormatError(f"{path_npz}: cannot read prepared arrays ({err})") from None
+    except DatasetFormatError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise DatasetFormatError(
+            f"{path_npz}: cannot read the prepared arrays: the .npz archive is damaged "
+            f"({type(err).__name__}: {err}). {_recovery(path_npz)}."
+        ) from None
     validate_arrays(images, masks, ids, int(meta["num_classes"]), str(path_npz), groups)
     if ids != list(meta.get("ids", ids)):
         raise DatasetFormatError(f"{path_npz}: ids differ from the sidecar {side}")

@@ -9,7 +9,6 @@ cannot be drawn for a study (e.g. a critical-difference diagram with one block) 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from segbench.figsave import figure_bytes  # noqa: E402
 from segbench.io_utils import atomic_write_bytes  # noqa: E402
 from segbench.reporting.aggregate import run_table  # noqa: E402
 from segbench.reporting.common import (  # noqa: E402
@@ -33,11 +33,11 @@ from segbench.reporting.common import (  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
-    """Save atomically (the format follows the suffix)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+    """Save atomically (the format follows the suffix), byte-identical across runs
+    (:func:`segbench.figsave.figure_bytes`: no dates or version stamps, fixed SVG ids)."""
+    data = figure_bytes(fig, Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, data)
 
 
 def miou_vs_fraction(

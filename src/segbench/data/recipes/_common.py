@@ -34,6 +34,9 @@ class PreparedArrays:
     groups: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     """Recipe facts for the sidecar's ``recipe`` dict (e.g. source sizes, official splits)."""
+    raw_values: dict[int, str] = field(default_factory=dict)
+    """Raw mask values met before the label map, each with the first file it was seen in (for
+    the messages of :func:`check_classes_present`; not written to the sidecar)."""
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -74,7 +77,13 @@ def check_params(params: Mapping[str, Any], allowed: Sequence[str], where: str) 
 
 
 def map_labels(
-    raw: np.ndarray, label_map: Mapping[str, Any], num_classes: int, where: str
+    raw: np.ndarray,
+    label_map: Mapping[str, Any],
+    num_classes: int,
+    where: str,
+    *,
+    seen: dict[int, str] | None = None,
+    file: str = "",
 ) -> np.ndarray:
     """Map raw label values to class indices ``0..num_classes-1`` (uint8).
 
@@ -82,12 +91,21 @@ def map_labels(
     present must be listed), ``{"threshold": T}`` (``raw >= T`` -> 1, else 0), or ``{}`` (raw
     values already are class indices).
 
+    Args:
+        seen: when given, each raw value of ``raw`` not yet in it is added with ``file`` (the
+            first file it occurs in), for :func:`check_classes_present`.
+        file: the mask file ``raw`` was read from.
+
     Raises:
         RecipeError: naming ``where`` and the unexpected raw values.
     """
+    values = np.unique(raw) if seen is not None or "threshold" not in label_map else None
+    if seen is not None and values is not None:
+        for v in values.tolist():
+            seen.setdefault(int(v) if float(v).is_integer() else v, file)
     if "threshold" in label_map:
         return (raw >= label_map["threshold"]).astype(np.uint8)
-    values = np.unique(raw)
+    assert values is not None
     if "values" in label_map:
         table = {int(k): int(v) for k, v in label_map["values"].items()}
         bad = [int(v) for v in values if int(v) not in table]
@@ -246,6 +264,45 @@ def fill(template: str, fields: Mapping[str, str], where: str, *, escape: bool =
 # ----------------------------------------------------------------------------- driver
 
 
+def check_classes_present(entry: DatasetEntry, arrays: PreparedArrays, where: str) -> None:
+    """Every declared class must occur somewhere in the prepared masks.
+
+    Checked over the whole prepared dataset (one image may legitimately lack a class; the whole
+    dataset may not): a class that never occurs means the registry's ``label_map`` does not fit
+    the masks, e.g. masks stored as 0/1 with ``{threshold: 128}`` (meant for 0/255), which would
+    otherwise prepare a dataset that is 100 % background.
+
+    Raises:
+        RecipeError: naming the dataset, the missing classes, the label map, the raw mask values
+            met and the first file each was seen in.
+    """
+    counts = np.bincount(arrays.masks.reshape(-1), minlength=entry.num_classes)
+    missing = [k for k in range(entry.num_classes) if counts[k] == 0]
+    if not missing:
+        return
+    names = ", ".join(f"{k} ({entry.classes[k]!r})" for k in missing)
+    lm = dict(entry.label_map)
+    mapping = (
+        f"threshold {lm['threshold']} (raw >= {lm['threshold']} -> 1)"
+        if "threshold" in lm
+        else f"values {lm['values']}"
+        if "values" in lm
+        else "none (raw values are used as class indices)"
+    )
+    raw = sorted(arrays.raw_values.items(), key=lambda kv: float(kv[0]))
+    shown = "; ".join(f"{v} (first in {f})" for v, f in raw[:10])
+    more = f" and {len(raw) - 10} more" if len(raw) > 10 else ""
+    raise RecipeError(
+        f"{where}: class {names} never occurs in the {len(arrays.ids)} prepared masks "
+        f"(pixels per class: {counts.tolist()}); the registry's label_map ({mapping}) does not "
+        "fit the masks"
+        + (f": raw mask values met: {shown}{more}" if raw else "")
+        + ". Fix the entry's label_map (e.g. masks stored as 0/1 need {threshold: 1}, not the "
+        "{threshold: 128} meant for 0/255) or its classes."
+    )
+
+
+
 def prepare_dataset(
     entry: DatasetEntry,
     raw_dir: str | Path,
@@ -265,7 +322,8 @@ def prepare_dataset(
         The arrays written.
 
     Raises:
-        RecipeError: the entry has no recipe, or the raw files do not fit the recipe.
+        RecipeError: the entry has no recipe, the raw files do not fit the recipe, or a
+            declared class never occurs in the prepared masks (:func:`check_classes_present`).
         segbench.data.io.DatasetFormatError: the result violates the prepared format.
     """
     from segbench import __version__
@@ -282,6 +340,7 @@ def prepare_dataset(
         raise RecipeError(f"dataset {entry.id!r}: raw folder {raw_dir} does not exist")
     fn = RECIPES.get(entry.recipe_name or "")
     arrays = fn(entry, raw_dir, entry.recipe_params)
+    check_classes_present(entry, arrays, f"dataset {entry.id!r} (recipe {entry.recipe_name})")
     order = np.argsort(np.asarray(arrays.ids, dtype=str), kind="stable")
     if not np.array_equal(order, np.arange(len(order))):
         arrays = PreparedArrays(
@@ -290,6 +349,7 @@ def prepare_dataset(
             ids=[arrays.ids[i] for i in order],
             groups=None if arrays.groups is None else [arrays.groups[i] for i in order],
             info=arrays.info,
+            raw_values=arrays.raw_values,
         )
     meta = {
         "name": entry.id,

@@ -138,6 +138,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
     ids: list[str] = []
     groups: list[str] = []
     info_vol: dict[str, Any] = {}
+    raw_values: dict[int, str] = {}
     for spec in volumes:
         if not isinstance(spec, dict) or "image" not in spec or "label" not in spec:
             raise RecipeError(f"{where}: each volume spec needs 'image' and 'label', got {spec!r}")
@@ -163,7 +164,14 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
             if np.issubdtype(lab.dtype, np.floating):
                 lab = np.rint(lab)
             raw_lab = lab.astype(np.int64)
-            lab = map_labels(raw_lab, entry.label_map, entry.num_classes, f"{where}: {label_path}")
+            lab = map_labels(
+                raw_lab,
+                entry.label_map,
+                entry.num_classes,
+                f"{where}: {label_path}",
+                seen=raw_values,
+                file=str(label_path),
+            )
             lo, hi = (
                 (float(window[0]), float(window[1]))
                 if window
@@ -218,4 +226,5 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
         ids=ids,
         groups=groups,
         info={"volumes": info_vol},
+        raw_values=raw_values,
     )

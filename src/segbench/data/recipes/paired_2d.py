@@ -161,6 +161,7 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
     orig_sizes: set[tuple[int, int]] = set()
     train_only: list[str] = []
     positions: dict[str, list[int]] = {}
+    raw_values: dict[int, str] = {}
     n_pairs = n_tiles = 0
     for spec in sets:
         if not isinstance(spec, dict) or "images" not in spec or "mask" not in spec:
@@ -200,7 +201,12 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                 )
             orig_sizes.add((int(chw.shape[1]), int(chw.shape[2])))
             label = map_labels(
-                raw_mask, entry.label_map, entry.num_classes, f"{where}: {mask_paths[0]}"
+                raw_mask,
+                entry.label_map,
+                entry.num_classes,
+                f"{where}: {mask_paths[0]}",
+                seen=raw_values,
+                file=str(mask_paths[0]),
             )
             chw = center_crop(resize_image(chw, size), crop)
             label = center_crop(resize_mask(label, size), crop)
@@ -273,4 +279,5 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
         ids=ids,
         groups=groups,
         info=info,
+        raw_values=raw_values,
     )
