@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from segbench.config import expand_runs
+from segbench.splits import load_splits
 
 REF_PIXELS = 256 * 256
 VAL_COST = 1.0 / 3.0  # a forward pass ~ 1/3 of a training step's forward + backward
@@ -145,7 +146,7 @@ def exact_split_sizes(path: Path, fold: int, fraction: str) -> tuple[int, int, i
     """``(n_train, n_val, n_test)`` from a written splits file, or None if it lacks them."""
     if not path.exists():
         return None
-    splits = json.loads(path.read_text())
+    splits = load_splits(path)
     for f in splits.get("folds", []):
         if int(f["fold"]) == int(fold) and fraction in f.get("fractions", {}):
             return len(f["fractions"][fraction]), len(f["val"]), len(f["test"])

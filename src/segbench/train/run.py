@@ -35,7 +35,7 @@ from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.rundir import run_record, write_run_json
 from segbench.runspec import split_name
-from segbench.splits import get_fold
+from segbench.splits import get_fold, load_splits
 from segbench.train.augment import apply as apply_augment
 from segbench.train.augment import check_config as check_augment
 from segbench.train.augment import crop_flip
@@ -106,7 +106,7 @@ class TrainingRun:
         if data is None:
             data = load_prepared(prepared_npz)
         self.data = data
-        splits = json.loads(Path(splits_json).read_text())
+        splits = load_splits(splits_json)
         self.ids = ids = get_fold(splits, spec.fold, spec.fraction)
         idx = {k: data.indices(v) for k, v in ids.items()}
         self.x = x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
