@@ -9,6 +9,7 @@ from segbench.reporting.comparison import (
     read_published,
 )
 from segbench.reporting.notes import snakemake_aggregate
+from segbench.schema import resolve_section
 from segbench.smk import script_logging
 
 with script_logging(snakemake.log[0]) as log:
@@ -21,5 +22,6 @@ with script_logging(snakemake.log[0]) as log:
     write_csv(table, snakemake.output.csv)
     title = f"{p.study}: reproduced vs published"
     aggregate = snakemake_aggregate(snakemake)
-    atomic_write_text(snakemake.output.md, comparison_markdown(table, title, aggregate))
+    rows = resolve_section("report", snakemake.config.get("report"))["published_rows"]
+    atomic_write_text(snakemake.output.md, comparison_markdown(table, title, aggregate, rows))
     log.info("published comparison: %s", table["status"].value_counts().to_dict())

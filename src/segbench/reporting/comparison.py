@@ -191,9 +191,18 @@ def _fmt_num(v: Any, digits: int = 4) -> str:
     return f"{float(v):.{digits}g}"
 
 
-def comparison_markdown(df: pd.DataFrame, title: str, aggregate: str = "image") -> str:
+def comparison_markdown(
+    df: pd.DataFrame, title: str, aggregate: str = "image", rows: str = "all"
+) -> str:
     """The comparison as Markdown, with a one-line tally of the ``within`` column and the
-    aggregation note of ``aggregate`` (``evaluation.aggregate``)."""
+    aggregation note of ``aggregate`` (``evaluation.aggregate``).
+
+    ``rows`` (``report.published_rows``): ``all`` lists every published row, ``covered`` only
+    the rows of the (dataset, model, fraction, loss) cells the study ran (status other than
+    ``not run``), saying how many were left out; the CSV always keeps every row.
+    """
+    if rows not in ("all", "covered"):
+        raise ValueError(f"report.published_rows: {rows!r} is not one of 'all', 'covered'")
     if df.empty or (df["status"] == "no published results").all():
         reason = df["notes"].iloc[0] if len(df) else "no published rows match this study"
         return f"### {title}\n\nNo published results: {reason}.\n"
@@ -208,6 +217,13 @@ def comparison_markdown(df: pd.DataFrame, title: str, aggregate: str = "image") 
         f"calibration in raw units. {header_note(aggregate)}\n\n"
     )
     t = df.copy()
+    if rows == "covered":
+        not_run = t["status"] == "not run"
+        t = t[~not_run]
+        head += (
+            f"Only the rows this study covers are listed; {int(not_run.sum())} published rows of "
+            "cells it does not run are left out here (they stay in published.csv).\n\n"
+        )
     for c in ("published_mean", "published_std", "reproduced_mean", "reproduced_std", "diff"):
         t[c] = t[c].map(_fmt_num)
     t["spread"] = t["spread"].map(_fmt_num)
