@@ -59,7 +59,7 @@ def test_null_steps_use_the_splits_file(tiny, tmp_path):
     # an existing splits file wins (exact counts)
     fold = {"train": ["a"] * 9, "val": ["v"], "test": ["t"] * 2}
     fold["fractions"] = {"1": ["a"] * 9, "0.5": ["a"] * 5}
-    split = {"folds": [{"fold": k, **fold} for k in (0, 1)]}
+    split = {"dataset": "synth_vessels", "folds": [{"fold": k, **fold} for k in (0, 1)]}
     (tmp_path / "results/splits").mkdir(parents=True)
     (tmp_path / "results/splits/synth_vessels.json").write_text(json.dumps(split))
     runs = run_table_for(cfg, tmp_path)

@@ -94,9 +94,10 @@ def test_validation_dice_from_the_recorded_miou(tmp_path: Path):
     assert runs.loc[0, "val_dice"] == pytest.approx(2 * 0.6 / 1.6)  # one scored class
     assert np.isnan(runs.loc[1, "val_dice"])  # two scored classes: no pooled Dice recorded
     assert runs.loc[1, "val_miou"] == 0.6 and runs.loc[0, "training.lr"] == 0.1
-    plain = tmp_path / "c/run.json"
-    plain.parent.mkdir()
-    plain.write_text(json.dumps({"config": {"training": {}}}))
+    plain = _run_json(tmp_path / "c/run.json", "dice", 2, 0.6, n_classes=2, bg=False)
+    record = json.loads(plain.read_text())
+    del record["config"]["training"]["search"]  # a valid run.json of a run outside the search
+    plain.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="no config.training.search"):
         read_search_runs([plain])
 
