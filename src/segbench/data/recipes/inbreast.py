@@ -48,6 +48,7 @@ import plistlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.parsers.expat import ExpatError
 
 import numpy as np
 
@@ -137,7 +138,7 @@ def read_rois(path: Path, names: set[str]) -> tuple[list[np.ndarray], list[str]]
     try:
         with path.open("rb") as fh:
             plist = plistlib.load(fh)
-    except (OSError, plistlib.InvalidFileException, ValueError) as err:
+    except (OSError, plistlib.InvalidFileException, ValueError, ExpatError) as err:
         raise RecipeError(f"cannot read INbreast XML {path}: {type(err).__name__}: {err}") from None
     images = plist.get("Images") if isinstance(plist, dict) else None
     if not isinstance(images, list):
