@@ -10,6 +10,9 @@ YAML, not code:
   tiling.
 - ``nifti_slices``: 2D slices of NIfTI volumes (COVID-19 CT, KiTS19); optional HU window,
   resize and channel repetition.
+- ``inbreast_dicom``: INbreast DICOM mammograms with OsiriX plist XML mass outlines (paper 002).
+- ``lesion_folders``: images with a folder of per-lesion mask files, merged (Retinal Lesions,
+  paper 003).
 
 :func:`prepare_dataset` runs a recipe and writes the result through
 :func:`segbench.data.io.save_prepared` (format in docs/CONVENTIONS.md).
@@ -17,7 +20,12 @@ YAML, not code:
 
 from __future__ import annotations
 
-from segbench.data.recipes import nifti_slices, paired_2d  # noqa: F401  (they register)
+from segbench.data.recipes import (  # noqa: F401  (they register)
+    inbreast,
+    lesion_folders,
+    nifti_slices,
+    paired_2d,
+)
 from segbench.data.recipes._common import (
     PreparedArrays,
     RecipeError,
