@@ -116,11 +116,6 @@ def test_every_run_keys_is_the_one_tuple():
     assert segbench.train.RunSpec is RunSpec and issubclass(RunSpec, Run)
 
 
-# Files outside this change that still strip "name" by hand; the owner of the lambda figure
-# moves segbench.reporting.figures.lambda_sweeps to run.json (issue #16), then this list empties.
-NAME_STRIP_ELSEWHERE = {"src/segbench/reporting/figures.py"}
-
-
 def test_name_is_split_off_in_one_place():
     """``{k: v for k, v in entry.items() if k != "name"}`` lives in ``split_name`` only."""
     found = []
@@ -132,7 +127,7 @@ def test_name_is_split_off_in_one_place():
                 and any(isinstance(c, ast.Constant) and c.value == "name" for c in node.comparators)
             ):
                 found.append(_rel(path))
-    assert sorted(set(found) - NAME_STRIP_ELSEWHERE) == ["src/segbench/runspec.py"], found
+    assert sorted(set(found)) == ["src/segbench/runspec.py"], found
     assert found.count("src/segbench/runspec.py") == 1
     assert split_name({"name": "dice_ce", "w_dice": 0.5}) == ("dice_ce", {"w_dice": 0.5})
 

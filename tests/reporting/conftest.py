@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from segbench import paths
+from tests.conftest import REPO, copy_workflow, run_snakemake
 
 LOSSES = {"good": 0.05, "mid": 0.02, "bad": 0.0}
 """Loss -> effect added to the synthetic scores (good > mid > bad)."""
@@ -132,3 +135,58 @@ def build_runs(root: Path) -> dict:
 @pytest.fixture(scope="package")
 def fake_runs(tmp_path_factory) -> dict:
     return build_runs(tmp_path_factory.mktemp("runs"))
+
+
+# ------------------------------------------------------------------ end-to-end report study
+
+PUBLISHED = """study,table,dataset,model,fraction,loss,metric,class,mean,std,notes
+t,1,synth_vessels,unet4,1,ce,miou,mean,50.0,1.0,
+t,1,synth_vessels,unet4,1,ce,iou,vessel,10.0,,
+t,1,synth_vessels,unet4,0.5,rce_1,dice,vessel,20.0,2.0,
+t,2,other_dataset,unet4,1,ce,miou,mean,40.0,1.0,
+t,1,synth_vessels,unet4,1,blowup,miou,mean,40.0,1.0,
+t,1,synth_vessels,,1,ground_truth,fg_percent,mean,7.0,,
+"""
+
+CLAIMS = [
+    {"id": "t-rce", "text": "RCE beats CE", "better": "rce_1", "than": ["ce"], "metric": "miou"},
+    {"id": "t-nll", "better": "rce_05", "than": "best_of", "metric": "nll",
+     "where": {"fraction": "1"}},
+    {"id": "t-missing", "better": "caml", "than": ["ce"], "metric": "miou"},
+    {"id": "t-diverged", "better": "blowup", "than": ["ce"], "metric": "miou"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="package")
+def report_study(tmp_path_factory) -> Path:
+    """The tiny study of test_report_workflow.py, run and reported (``report.html``) once for
+    the package; profiles/default comes along so the report gets the workflow's stylesheet."""
+    cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    cfg["study"] = "report_tiny"
+    cfg["datasets"] = {"synth_vessels": {"source": "synthetic", "n": 12, "size": 32}}
+    cfg["losses"] = {
+        "ce": {"name": "ce"},
+        "rce_05": {"name": "rce", "lam": 0.5},
+        "rce_1": {"name": "rce", "lam": 1.0},
+        "blowup": {"name": "dice_ce", "w_dice": 0.0, "w_ce": 1.0e39},
+    }
+    cfg["grid"] = [
+        {"losses": ["ce", "rce_05", "rce_1"]},
+        {"losses": ["blowup"], "fractions": [1.0]},  # diverges: one cell is enough
+    ]
+    cfg["report"] = {
+        "paper_results": "config/paper_results/report_tiny.csv",
+        "claims": "config/claims/report_tiny.yaml",
+        "qualitative_pair": ["rce_1", "ce"],
+        "analytic_figures": ["paper000_fig1"],
+    }
+    wd = copy_workflow(tmp_path_factory.mktemp("report_wf"))
+    shutil.copytree(REPO / "profiles" / "default", wd / "profiles" / "default")
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (wd / "config" / "paper_results").mkdir(exist_ok=True)
+    (wd / "config" / "paper_results" / "report_tiny.csv").write_text(PUBLISHED)
+    (wd / "config" / "claims").mkdir(exist_ok=True)
+    (wd / "config" / "claims" / "report_tiny.yaml").write_text(yaml.safe_dump(CLAIMS))
+    run_snakemake(wd)
+    run_snakemake(wd, "--report", "report.html")
+    return wd

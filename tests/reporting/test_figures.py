@@ -11,7 +11,6 @@ from segbench.metrics import reliability_bins
 from segbench.reporting.figures import (
     image_scores,
     lambda_ablation,
-    lambda_sweeps,
     miou_vs_fraction,
     placeholder_figure,
     pool_reliability,
@@ -20,6 +19,7 @@ from segbench.reporting.figures import (
     score_violins,
 )
 from segbench.reporting.runs import load_image_scores, load_reliability
+from segbench.reporting.sweeps import lambda_sweeps
 from tests.reporting.conftest import make_tidy
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,13 +9,12 @@ import pytest
 
 from segbench import paths
 from segbench.config import Run
+from segbench.reporting.pairs import pair_run_files, resolve_pair
 from segbench.reporting.qualitative import (
     choose_image,
     disagreement,
     match_runs,
-    pair_run_files,
     qualitative_figure,
-    resolve_pair,
 )
 
 

@@ -375,7 +375,7 @@ def test_slurm_run_survives_scancel_and_matches_local_run(slurm_cluster, tmp_pat
         # which keeps every attempt; a later scancel may cut the Slurm log short
         # (requeue and scancel hit the same pack, so its rule log must show one resume per
         # disturbance that found a checkpoint)
-        resumes = sum(p.read_text().count("resumed from") for p in slurm.glob("logs/train/**/pack.log"))
+        resumes = sum(p.read_text().count("resumed from") for p in slurm.glob("logs/train_pack/**/pack.log"))
         needed = 1 + bool(events["cancelled"]["checkpoints"])
         assert "resumed from" in job_log.read_text() or resumes >= needed, (job_log, resumes)
     # the runs killed by scancel after a checkpoint resumed from it in the retried job

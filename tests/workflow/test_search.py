@@ -183,7 +183,7 @@ def test_tiny_search_through_the_dag(tmp_path: Path):
         )
         assert mean == pytest.approx(vals.mean(), abs=0.006)
         assert std == pytest.approx(vals.std(ddof=1), abs=0.006)
-    assert (wd / "logs/report/search_selection.log").exists()
+    assert (wd / "logs/search_selection/search_selection.log").exists()
 
     # growing the search (n = 3 -> 4) trains only configuration 3 of each loss
     cfg["grid"][1]["search"]["n"] = 4

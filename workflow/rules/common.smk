@@ -35,23 +35,7 @@ wildcard_constraints:
 
 
 def get_final_output():
-    return [
-        paths.TIDY_TABLE,
-        *expand(
-            "results/tables/{dataset}_table.{ext}",
-            dataset=DATASETS,
-            ext=["csv", "md", "tex"],
-        ),
-        "results/figures/miou_vs_fraction.png",
-        *get_report_outputs(),
-        *get_search_outputs(),
-    ]
-
-
-def get_search_outputs():
-    if not SEARCH_RUNS:
-        return []
-    return [_search.SELECTION_TABLE, _search.SELECTION_MD, _search.SELECTED_TIDY]
+    return [paths.TIDY_TABLE, *get_report_outputs()]
 
 
 def get_search_run_files(wildcards):
@@ -106,14 +90,35 @@ def get_all_metrics(wildcards):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reporting inputs (workflow/rules/report.smk; owned with segbench.reporting). Only get_*
-# functions and the constants they need live here.
-from segbench.reporting.figures import lambda_sweeps as _lambda_sweeps
-from segbench.reporting.qualitative import pair_run_files as _pair_run_files
-from segbench.reporting.qualitative import resolve_pair as _resolve_pair
+# Reporting (workflow/rules/report.smk; owned with segbench.reporting). Every output path,
+# caption and report category comes from segbench.reporting.outputs; only get_* functions, the
+# report_output helper and the constants they need live here. Nothing imported here plots.
+from segbench.reporting import outputs as _outputs
+from segbench.reporting.pairs import pair_run_files as _pair_run_files
+from segbench.reporting.pairs import resolve_pair as _resolve_pair
+from segbench.reporting.sweeps import requests_lambda_figure as _requests_lambda_figure
 
 REPORT = config["report"]
-STAT_TABLES = ["summary", "paired_wilcoxon", "friedman"]
+
+
+def report_output(rule, key=None, **values):
+    """Output ``key`` of ``rule`` from segbench.reporting.outputs, as report() when it is a
+    report item; ``values`` fill template fields other than the rule's wildcards."""
+    out = _outputs.entry(rule, key).fill(**values)
+    if not out.in_report:
+        return out.path
+    return report(
+        out.path,
+        caption=out.caption_path,
+        category=out.category,
+        subcategory=out.subcategory,
+        labels=dict(out.labels),
+    )
+
+
+def report_outputs(rule):
+    """Every named output of ``rule`` (``output: **report_outputs(rule)``)."""
+    return {o.key: report_output(rule, o.key) for o in _outputs.outputs(rule)}
 
 
 def get_qualitative_pair(dataset):
@@ -127,45 +132,37 @@ def get_qualitative_datasets():
     return [d for d in DATASETS if get_qualitative_pair(d) is not None]
 
 
-def get_lambda_sweeps():
-    """Loss families of the study run at >= 2 values of `lam` (paper 003 Fig. 3)."""
-    used = sorted({r.loss for r in RUNS if r.loss not in SEARCH})
-    return _lambda_sweeps({k: config["losses"][k] for k in used})
+def get_lambda_runs():
+    """Runs of the lambda figure: every run outside a random search."""
+    return [r for r in RUNS if r.loss not in SEARCH]
 
 
-def get_analytic_figures():
-    return expand(
-        "results/figures/analytic/{figure}.png",
-        figure=REPORT.get("analytic_figures", []),
-    )
+def lambda_figure_requested():
+    """Some loss family of the study runs at >= 2 values of `lam` (paper 003 Fig. 3)."""
+    used = sorted({r.loss for r in get_lambda_runs()})
+    return _requests_lambda_figure({k: config["losses"][k] for k in used})
+
+
+def get_lambda_inputs(wildcards):
+    return {"tidy": TABLE_TIDY, "runs": run_paths(get_lambda_runs(), "run")}
 
 
 def get_report_outputs():
     """Every table and figure of the reporting stage (added to rule all)."""
-    out = [
-        *expand(
-            "results/tables/{dataset}_metrics.{ext}",
-            dataset=DATASETS,
-            ext=["csv", "md", "tex"],
-        ),
-        *expand("results/tables/{name}.{ext}", name=STAT_TABLES, ext=["csv", "md"]),
-        *expand(
-            "results/tables/{name}.{ext}",
-            name=["published", "claims"],
-            ext=["csv", "md"],
-        ),
-        "results/figures/cd_diagram.png",
-        "results/figures/reliability.png",
-        "results/figures/dice_violins.png",
-        *get_analytic_figures(),
-        *expand(
-            "results/figures/qualitative/{dataset}.png",
-            dataset=get_qualitative_datasets(),
-        ),
+    targets = _outputs.targets
+    return [
+        *targets("paper_table", dataset=DATASETS),
+        *targets("stats_tables"),
+        *targets("published_table"),
+        *targets("claims_table"),
+        *targets("figures"),
+        *(targets("lambda_ablation") if lambda_figure_requested() else []),
+        *targets("reliability_diagrams"),
+        *targets("score_violins"),
+        *targets("qualitative", dataset=get_qualitative_datasets()),
+        *targets("analytic_figures", figure=REPORT.get("analytic_figures", [])),
+        *(targets("search_selection") if SEARCH_RUNS else []),
     ]
-    if len(get_lambda_sweeps()):
-        out.append("results/figures/lambda_ablation.png")
-    return out
 
 
 def get_published_input(wildcards):

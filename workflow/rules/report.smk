@@ -6,13 +6,7 @@ rule aggregate:
     input:
         get_all_metrics,
     output:
-        report(
-            paths.TIDY_TABLE,
-            caption="../report/tidy.rst",
-            category="Tables",
-            subcategory="Tidy results",
-            labels={"table": "tidy (run x class)"},
-        ),
+        report_output("aggregate"),
     log:
         "logs/aggregate/aggregate.log",
     group:
@@ -35,21 +29,9 @@ if SEARCH_RUNS:
             tidy=paths.TIDY_TABLE,
             runs=get_search_run_files,
         output:
-            csv=report(
-                _search.SELECTION_TABLE,
-                category="Tables",
-                subcategory="Hyper-parameter search",
-                labels={"table": "search selection", "format": "csv"},
-            ),
-            md=report(
-                _search.SELECTION_MD,
-                category="Tables",
-                subcategory="Hyper-parameter search",
-                labels={"table": "search selection", "format": "markdown"},
-            ),
-            tidy=_search.SELECTED_TIDY,
+            **report_outputs("search_selection"),
         log:
-            "logs/report/search_selection.log",
+            "logs/search_selection/search_selection.log",
         group:
             "report"
         conda:
@@ -68,56 +50,7 @@ rule paper_table:
     input:
         TABLE_TIDY,
     output:
-        csv=report(
-            "results/tables/{dataset}_table.csv",
-            caption="../report/paper_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "main metric", "format": "csv"},
-        ),
-        md=report(
-            "results/tables/{dataset}_table.md",
-            caption="../report/paper_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "table": "main metric",
-                "format": "markdown",
-            },
-        ),
-        tex=report(
-            "results/tables/{dataset}_table.tex",
-            caption="../report/paper_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "main metric", "format": "latex"},
-        ),
-        metrics_csv=report(
-            "results/tables/{dataset}_metrics.csv",
-            caption="../report/metrics_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "all metrics", "format": "csv"},
-        ),
-        metrics_md=report(
-            "results/tables/{dataset}_metrics.md",
-            caption="../report/metrics_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "table": "all metrics",
-                "format": "markdown",
-            },
-        ),
-        metrics_tex=report(
-            "results/tables/{dataset}_metrics.tex",
-            caption="../report/metrics_table.rst",
-            category="Tables",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "all metrics", "format": "latex"},
-        ),
+        **report_outputs("paper_table"),
     log:
         "logs/paper_table/{dataset}.log",
     group:
@@ -143,57 +76,9 @@ rule stats_tables:
     input:
         TABLE_TIDY,
     output:
-        summary_csv=report(
-            "results/tables/summary.csv",
-            caption="../report/summary.rst",
-            category="Statistics",
-            subcategory="Summary (mean, std, bootstrap CI)",
-            labels={"table": "summary", "format": "csv"},
-        ),
-        summary_md=report(
-            "results/tables/summary.md",
-            caption="../report/summary.rst",
-            category="Statistics",
-            subcategory="Summary (mean, std, bootstrap CI)",
-            labels={"table": "summary", "format": "markdown"},
-        ),
-        paired_csv=report(
-            "results/tables/paired_wilcoxon.csv",
-            caption="../report/paired.rst",
-            category="Statistics",
-            subcategory="Paired tests (Wilcoxon + Holm)",
-            labels={"table": "paired tests", "format": "csv"},
-        ),
-        paired_md=report(
-            "results/tables/paired_wilcoxon.md",
-            caption="../report/paired.rst",
-            category="Statistics",
-            subcategory="Paired tests (Wilcoxon + Holm)",
-            labels={"table": "paired tests", "format": "markdown"},
-        ),
-        friedman_csv=report(
-            "results/tables/friedman.csv",
-            caption="../report/friedman.rst",
-            category="Statistics",
-            subcategory="Ranking (Friedman + Nemenyi)",
-            labels={"table": "average ranks", "format": "csv"},
-        ),
-        friedman_md=report(
-            "results/tables/friedman.md",
-            caption="../report/friedman.rst",
-            category="Statistics",
-            subcategory="Ranking (Friedman + Nemenyi)",
-            labels={"table": "average ranks", "format": "markdown"},
-        ),
-        cd=report(
-            "results/figures/cd_diagram.png",
-            caption="../report/cd_diagram.rst",
-            category="Statistics",
-            subcategory="Ranking (Friedman + Nemenyi)",
-            labels={"figure": "critical-difference diagram"},
-        ),
+        **report_outputs("stats_tables"),
     log:
-        "logs/report/stats_tables.log",
+        "logs/stats_tables/stats_tables.log",
     group:
         "report"
     conda:
@@ -218,22 +103,9 @@ rule published_table:
         unpack(get_published_input),
         tidy=TABLE_TIDY,
     output:
-        csv=report(
-            "results/tables/published.csv",
-            caption="../report/published.rst",
-            category="Paper comparison",
-            subcategory="Reproduced vs published",
-            labels={"table": "reproduced vs published", "format": "csv"},
-        ),
-        md=report(
-            "results/tables/published.md",
-            caption="../report/published.rst",
-            category="Paper comparison",
-            subcategory="Reproduced vs published",
-            labels={"table": "reproduced vs published", "format": "markdown"},
-        ),
+        **report_outputs("published_table"),
     log:
-        "logs/report/published_table.log",
+        "logs/published_table/published_table.log",
     group:
         "report"
     conda:
@@ -253,22 +125,9 @@ rule claims_table:
         unpack(get_claims_input),
         tidy=TABLE_TIDY,
     output:
-        csv=report(
-            "results/tables/claims.csv",
-            caption="../report/claims.rst",
-            category="Paper comparison",
-            subcategory="Claims",
-            labels={"table": "claims", "format": "csv"},
-        ),
-        md=report(
-            "results/tables/claims.md",
-            caption="../report/claims.rst",
-            category="Paper comparison",
-            subcategory="Claims",
-            labels={"table": "claims", "format": "markdown"},
-        ),
+        **report_outputs("claims_table"),
     log:
-        "logs/report/claims_table.log",
+        "logs/claims_table/claims_table.log",
     group:
         "report"
     conda:
@@ -287,13 +146,7 @@ rule figures:
     input:
         TABLE_TIDY,
     output:
-        report(
-            "results/figures/miou_vs_fraction.png",
-            caption="../report/miou_vs_fraction.rst",
-            category="Figures",
-            subcategory="Training fraction",
-            labels={"figure": "metric vs training fraction"},
-        ),
+        report_output("figures"),
     log:
         "logs/figures/miou_vs_fraction.log",
     group:
@@ -312,17 +165,11 @@ rule figures:
 
 rule lambda_ablation:
     input:
-        TABLE_TIDY,
+        unpack(get_lambda_inputs),
     output:
-        report(
-            "results/figures/lambda_ablation.png",
-            caption="../report/lambda_ablation.rst",
-            category="Figures",
-            subcategory="Lambda ablation",
-            labels={"figure": "metric vs lambda"},
-        ),
+        report_output("lambda_ablation"),
     log:
-        "logs/figures/lambda_ablation.log",
+        "logs/lambda_ablation/lambda_ablation.log",
     group:
         "report"
     conda:
@@ -333,7 +180,6 @@ rule lambda_ablation:
     params:
         metric=config["report"]["metric"],
         scale=config["report"]["scale"],
-        losses=lambda wildcards: canonical(config["losses"]),
     script:
         "../../scripts/lambda_ablation.py"
 
@@ -342,22 +188,9 @@ rule reliability_diagrams:
     input:
         unpack(get_reliability_inputs),
     output:
-        png=report(
-            "results/figures/reliability.png",
-            caption="../report/reliability.rst",
-            category="Figures",
-            subcategory="Calibration",
-            labels={"figure": "reliability diagrams"},
-        ),
-        csv=report(
-            "results/tables/reliability_pooled.csv",
-            caption="../report/reliability.rst",
-            category="Figures",
-            subcategory="Calibration",
-            labels={"figure": "pooled reliability bins (csv)"},
-        ),
+        **report_outputs("reliability_diagrams"),
     log:
-        "logs/figures/reliability.log",
+        "logs/reliability_diagrams/reliability.log",
     group:
         "report"
     conda:
@@ -375,15 +208,9 @@ rule score_violins:
     input:
         unpack(get_per_image_inputs),
     output:
-        report(
-            "results/figures/dice_violins.png",
-            caption="../report/violins.rst",
-            category="Figures",
-            subcategory="Per-image distribution",
-            labels={"figure": "DSC violin plots"},
-        ),
+        report_output("score_violins"),
     log:
-        "logs/figures/dice_violins.log",
+        "logs/score_violins/dice_violins.log",
     group:
         "report"
     conda:
@@ -403,15 +230,9 @@ rule qualitative:
     input:
         unpack(get_qualitative_inputs),
     output:
-        report(
-            "results/figures/qualitative/{dataset}.png",
-            caption="../report/qualitative.rst",
-            category="Figures",
-            subcategory="Qualitative",
-            labels={"dataset": "{dataset}"},
-        ),
+        report_output("qualitative"),
     log:
-        "logs/figures/qualitative/{dataset}.log",
+        "logs/qualitative/{dataset}.log",
     group:
         "report"
     conda:
@@ -430,17 +251,11 @@ if config["report"]["analytic_figures"]:
     rule analytic_figures:
         output:
             [
-                report(
-                    path,
-                    caption="../report/analytic.rst",
-                    category="Figures",
-                    subcategory="Analytic (from the loss implementations)",
-                    labels={"figure": Path(path).stem},
-                )
-                for path in get_analytic_figures()
+                report_output("analytic_figures", figure=figure)
+                for figure in config["report"]["analytic_figures"]
             ],
         log:
-            "logs/figures/analytic.log",
+            "logs/analytic_figures/analytic.log",
         group:
             "report"
         conda:

@@ -13,7 +13,7 @@ if config["training"]["pack"] == "folds":
             probs=expand(paths.RUN_FILES["probs"], fold=FOLDS, allow_missing=True),
             run=expand(paths.RUN_FILES["run"], fold=FOLDS, allow_missing=True),
         log:
-            "logs/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/pack.log",
+            "logs/train_pack/{dataset}/{model}/{loss}/f{fraction}/s{seed}/pack.log",
         benchmark:
             "results/benchmarks/train/{dataset}/{model}/{loss}/f{fraction}/s{seed}/pack.tsv"
         group:

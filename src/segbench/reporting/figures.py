@@ -289,42 +289,6 @@ def score_violins(
 
 # ------------------------------------------------------------------------------ lambda ablation
 
-LAMBDA_PARAM = "lam"
-"""The loss parameter the ablation sweeps (paper 003 Fig. 3: RCE / RFL / DBCE lambda)."""
-
-
-def lambda_sweeps(losses: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Losses of the study that form a sweep of their ``lam`` parameter.
-
-    A family is a registry name plus every parameter except ``lam``; ``lam`` is the resolved
-    value (``build_loss(...).lam``, so a default such as RCE's 1.0 for L1 counts). Only
-    families with at least two distinct ``lam`` values are returned.
-
-    Args:
-        losses: the study's ``losses`` section (key -> ``{name, **params}``).
-
-    Returns:
-        ``loss`` (config key), ``family`` (e.g. ``rce`` or ``rce(penalty=kl)``), ``lam``;
-        empty when the study sweeps no ``lam``.
-    """
-    from segbench.losses import build_loss
-
-    rows = []
-    for key, cfg in losses.items():
-        params = {k: v for k, v in cfg.items() if k != "name"}
-        module = build_loss(cfg["name"], **params)
-        lam = getattr(module, LAMBDA_PARAM, None)
-        if lam is None:
-            continue
-        others = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != LAMBDA_PARAM)
-        family = f"{cfg['name']}({others})" if others else str(cfg["name"])
-        rows.append({"loss": key, "family": family, "lam": float(lam)})
-    df = pd.DataFrame(rows, columns=["loss", "family", "lam"])
-    if df.empty:
-        return df
-    n = df.groupby("family")["lam"].transform("nunique")
-    return df[n >= 2].reset_index(drop=True)
-
 
 def lambda_ablation(
     tidy: pd.DataFrame,
@@ -334,6 +298,9 @@ def lambda_ablation(
     scale: float = 100.0,
 ) -> None:
     """Metric against ``lam`` per loss family (paper 003 Fig. 3); mean ± sd over runs.
+
+    ``sweeps`` is :func:`segbench.reporting.sweeps.lambda_sweeps` (the workflow passes
+    :func:`~segbench.reporting.sweeps.sweeps_from_runs` of the runs' ``run.json``).
 
     One panel per (dataset, model); line style = training fraction. Placeholder when the
     study sweeps no ``lam`` or none of the sweep's runs completed.
