@@ -102,8 +102,9 @@ REPORT = config["report"]
 
 
 def report_output(rule, key=None, **values):
-    """Output ``key`` of ``rule`` from segbench.reporting.outputs, as report() when it is a
-    report item; ``values`` fill template fields other than the rule's wildcards."""
+    """Output ``key`` of ``rule`` from segbench.reporting.outputs, wrapped by Snakemake's
+    report function when it is a report item; ``values`` fill template fields other than the
+    rule's wildcards."""
     out = _outputs.entry(rule, key).fill(**values)
     if not out.in_report:
         return out.path

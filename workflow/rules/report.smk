@@ -1,5 +1,5 @@
 # Tables, statistics and figures of a study, all rebuilt from the tidy table and the run
-# folders; every output is a report() item of the Snakemake HTML report.
+# folders; every output is an item of the Snakemake HTML report.
 
 
 rule aggregate:
