@@ -16,6 +16,7 @@ from segbench.models import (
     input_divisor,
     list_models,
 )
+from segbench.models.checks import check_choice, check_int, check_ints, check_rate, is_ints
 from segbench.registry import Registry
 
 EXPECTED = {
@@ -87,6 +88,43 @@ def test_bad_channels(in_channels: object, classes: object) -> None:
 def test_bad_parameter_values_name_the_parameter(name: str, params: dict, pname: str) -> None:
     with pytest.raises(ValueError, match=re.escape(pname)):
         build_model(name, 1, 2, **params)
+
+
+def test_shared_checks_wording_and_returned_values() -> None:
+    """segbench.models.checks: one wording per kind of bad value, booleans never numbers, the
+    value returned in the form the network takes."""
+    assert check_int("depth", 8, hi=8) == 8 and check_int("n", 0, lo=0) == 0
+    for value, lo, hi, words in [
+        (0, 1, None, "a positive integer"),
+        (True, 1, None, "a positive integer"),
+        (2.0, 1, None, "a positive integer"),
+        (-1, 0, None, "a non-negative integer"),
+        (9, 1, 8, r"an integer in \[1, 8\]"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^p must be {words}, got {value!r}$"):
+            check_int("p", value, lo, hi)
+    assert check_ints("c", [4, 8], min_len=2) == (4, 8)
+    assert is_ints((1, 2, 3), 3) and not is_ints((1, 2), 3) and not is_ints([1, False], 2)
+    with pytest.raises(ValueError, match=r"^c must be 2 positive integers \(x\), got \[4, 0\]$"):
+        check_ints("c", [4, 0], length=2, note=" (x)")
+    with pytest.raises(ValueError, match=r"^c must be a sequence of at least 2 positive integers"):
+        check_ints("c", 4, min_len=2)
+    assert check_rate("p", 0) == 0.0 and isinstance(check_rate("p", 0), float)
+    for bad in (1, 1.0, -0.1, False, "0.1"):
+        with pytest.raises(ValueError, match=r"^p must be a number in \[0, 1\)"):
+            check_rate("p", bad)
+    assert check_choice("norm", "batch", ("batch", "none")) == "batch"
+    with pytest.raises(ValueError, match=r"^norm must be one of batch, none; got 'group'$"):
+        check_choice("norm", "group", ("batch", "none"))
+
+
+def test_register_variant_names_and_documents_the_constructor() -> None:
+    reg_ctor = MODELS.get("res_unet_3d")
+    assert reg_ctor.__name__ == reg_ctor.name == "res_unet_3d"
+    assert "3D U-Net with residual units" in (reg_ctor.__doc__ or "")
+    assert MODELS.get("unet").__name__ == "unet" and MODELS.get("unet_3d").__name__ == "unet_3d"
+    assert MODELS.defaults("unet_3d")["base_channels"] == 32
+    assert MODELS.defaults("unet")["base_channels"] == 64
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ residual subunits, instance norm) follow nnU-Net's base width and MONAI's exampl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from torch import nn
 
-from segbench.models.registry import MODELS
+from segbench.models.checks import check_choice, check_int, check_ints, check_rate
+from segbench.models.registry import register_variant
 
 NORMS = ("instance", "batch")
 ACTS = ("prelu", "relu", "leakyrelu")
@@ -26,18 +26,6 @@ _REF = (
     "paper 002 (Beyond scalar losses, MIDL 2026 submission): U-Net (Ronneberger et al. 2015) "
     "with residual units (He et al. 2016); MONAI UNet (Kerfoot et al., STACOM 2018)"
 )
-
-
-def _check_ints(pname: str, value: Any, min_len: int) -> tuple[int, ...]:
-    if (
-        not isinstance(value, Sequence)
-        or len(value) < min_len
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
-    ):
-        raise ValueError(
-            f"{pname} must be a sequence of at least {min_len} positive integers, got {value!r}"
-        )
-    return tuple(value)
 
 
 def _res_unet(
@@ -53,30 +41,22 @@ def _res_unet(
 ) -> nn.Module:
     from monai.networks.nets import UNet
 
-    ch = _check_ints("channels", channels, 2)
-    st = _check_ints("strides", strides, 1)
+    ch = check_ints("channels", channels, min_len=2)
+    st = check_ints("strides", strides)
     if len(st) != len(ch) - 1:
         raise ValueError(
             f"strides must have one entry fewer than channels ({len(ch) - 1}), got {strides!r}"
         )
-    if isinstance(num_res_units, bool) or not isinstance(num_res_units, int) or num_res_units < 0:
-        raise ValueError(f"num_res_units must be a non-negative integer, got {num_res_units!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-    if act not in ACTS:
-        raise ValueError(f"act must be one of {', '.join(ACTS)}; got {act!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
     return UNet(
-        spatial_dims=spatial_dims,
-        in_channels=in_channels,
-        out_channels=classes,
-        channels=ch,
-        strides=st,
-        num_res_units=num_res_units,
-        norm=norm,
-        act=act,
-        dropout=float(dropout),
+        spatial_dims,
+        in_channels,
+        classes,
+        ch,
+        st,
+        num_res_units=check_int("num_res_units", num_res_units, lo=0),
+        norm=check_choice("norm", norm, NORMS),
+        act=check_choice("act", act, ACTS),
+        dropout=check_rate("dropout", dropout),
     )
 
 
@@ -88,9 +68,9 @@ def _strides_divisor(strides: Sequence[int] = (2, 2, 2, 2), **_: object) -> int:
 
 
 def _res_unet_ctor(
-    spatial_dims: int, default_channels: tuple[int, ...], doc: str
+    spatial_dims: int, default_channels: tuple[int, ...]
 ) -> Callable[..., nn.Module]:
-    """The registered constructor of the ``spatial_dims``-D residual U-Net (one signature for both)."""
+    """The constructor of the ``spatial_dims``-D residual U-Net (one signature for both)."""
 
     def ctor(
         in_channels: int,
@@ -106,21 +86,13 @@ def _res_unet_ctor(
             spatial_dims, in_channels, classes, channels, strides, num_res_units, norm, act, dropout
         )
 
-    ctor.__doc__ = doc
-    ctor.__name__ = ctor.__qualname__ = "res_unet" if spatial_dims == 2 else "res_unet_3d"
     return ctor
 
 
-res_unet = MODELS.register(
+res_unet = register_variant(
     "res_unet",
-    divisor=_strides_divisor,
-    tiny={"channels": [8, 16, 32, 64], "strides": [2, 2, 2], "num_res_units": 1},
-    reference=_REF,
-)(
-    _res_unet_ctor(
-        2,
-        (32, 64, 128, 256, 512),
-        """2D U-Net with residual units (paper 002), MONAI ``UNet(spatial_dims=2)``.
+    _res_unet_ctor(2, (32, 64, 128, 256, 512)),
+    """2D U-Net with residual units (paper 002), MONAI ``UNet(spatial_dims=2)``.
 
     Args:
         in_channels: input channels.
@@ -136,20 +108,15 @@ res_unet = MODELS.register(
     Shape:
         ``[B, in_channels, H, W] -> [B, classes, H, W]``.
     """,
-    )
+    divisor=_strides_divisor,
+    tiny={"channels": [8, 16, 32, 64], "strides": [2, 2, 2], "num_res_units": 1},
+    reference=_REF,
 )
 
-res_unet_3d = MODELS.register(
+res_unet_3d = register_variant(
     "res_unet_3d",
-    divisor=_strides_divisor,
-    spatial_dims=3,
-    tiny={"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1},
-    reference=_REF,
-)(
-    _res_unet_ctor(
-        3,
-        (32, 64, 128, 256, 320),
-        """3D U-Net with residual units (paper 002's BraTS-METS / KiTS network), MONAI ``UNet``.
+    _res_unet_ctor(3, (32, 64, 128, 256, 320)),
+    """3D U-Net with residual units (paper 002's BraTS-METS / KiTS network), MONAI ``UNet``.
 
     Same parameters as :func:`res_unet`; channels default to ``(32, 64, 128, 256, 320)``
     (nnU-Net's 3D widths, capped at 320). Paper 002's KiTS patch ``96 x 96 x 80`` fits the
@@ -158,5 +125,8 @@ res_unet_3d = MODELS.register(
     Shape:
         ``[B, in_channels, D, H, W] -> [B, classes, D, H, W]``.
     """,
-    )
+    divisor=_strides_divisor,
+    spatial_dims=3,
+    tiny={"channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1},
+    reference=_REF,
 )

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from segbench.models.checks import check_int
 from segbench.registry import Registry
 
 #: Keyword arguments handled by :func:`build_model` itself, not by the constructors.
@@ -58,6 +59,23 @@ MODEL_INFO: dict[str, ModelInfo] = MODELS.infos
 """Model name -> :class:`ModelInfo`, filled by ``MODELS.register``."""
 
 
+def register_variant(
+    name: str, ctor: Callable[..., nn.Module], doc: str, **meta: Any
+) -> Callable[..., nn.Module]:
+    """Register ``ctor``, one form of a network made by a factory (its 2D or its 3D form, one
+    signature written once for both), under ``name``.
+
+    ``ctor`` gets ``doc`` as its docstring and ``name`` as its ``__name__``, so the name is
+    written once; ``meta`` are the :class:`ModelInfo` fields, as for ``MODELS.register``.
+
+    Returns:
+        ``ctor``, registered.
+    """
+    ctor.__doc__ = doc
+    ctor.__name__ = ctor.__qualname__ = name
+    return MODELS.register(name, ctor, **meta)
+
+
 def list_models() -> list[str]:
     """Sorted names of all registered models."""
     return MODELS.names()
@@ -66,11 +84,6 @@ def list_models() -> list[str]:
 def _bind(name: str, in_channels: int, classes: int, params: Mapping[str, Any]) -> dict[str, Any]:
     """Resolve the constructor's parameters (defaults filled in); unknown keys raise."""
     return MODELS.bind(name, params, FACTORY_PARAMS, in_channels=in_channels, classes=classes)
-
-
-def _check_positive_int(param: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{param} must be a positive integer, got {value!r}")
 
 
 def input_divisor(name: str, **params: Any) -> int:
@@ -162,8 +175,8 @@ def build_model(name: str, in_channels: int, classes: int, **params: Any) -> nn.
         ValueError: unknown name (lists the known names and the closest match), unknown
             parameter, bad ``in_channels``/``classes`` or other bad parameter values.
     """
-    _check_positive_int("in_channels", in_channels)
-    _check_positive_int("classes", classes)
+    check_int("in_channels", in_channels)
+    check_int("classes", classes)
     pretrained = params.pop("pretrained", None)
     resolved = _bind(name, in_channels, classes, params)
     info = MODEL_INFO[name]

@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from segbench.models.checks import check_choice, check_int, check_ints, check_rate
 from segbench.models.registry import MODELS
 
 CONVFORMER_ENCODERS = ("convformer_s18", "convformer_s36", "convformer_m36", "convformer_b36")
@@ -39,24 +40,28 @@ def _check_weights(encoder_weights: Any) -> None:
         )
 
 
-def _check_decoder_channels(decoder_channels: Any, n: int) -> tuple[int, ...]:
-    if (
-        not isinstance(decoder_channels, Sequence)
-        or len(decoder_channels) != n
-        or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in decoder_channels)
-    ):
-        raise ValueError(
-            f"decoder_channels must be {n} positive integers (one per decoder block), "
-            f"got {decoder_channels!r}"
-        )
-    return tuple(decoder_channels)
-
-
-def _check_norm(decoder_use_norm: Any) -> None:
-    if decoder_use_norm not in DECODER_NORMS:
-        raise ValueError(
-            f"decoder_use_norm must be one of {', '.join(DECODER_NORMS)}; got {decoder_use_norm!r}"
-        )
+def _smp_unet(
+    encoder_name: str,
+    in_channels: int,
+    classes: int,
+    encoder_weights: Any,
+    decoder_channels: Any,
+    **options: Any,
+) -> nn.Module:
+    """smp ``Unet`` on the 5-stage encoder ``encoder_name`` with 5 decoder blocks (the two
+    U-Nets here); ``options`` are further smp ``Unet`` arguments."""
+    _check_weights(encoder_weights)
+    return _smp().Unet(
+        encoder_name=encoder_name,
+        encoder_depth=5,
+        encoder_weights=encoder_weights,
+        decoder_channels=check_ints(
+            "decoder_channels", decoder_channels, length=5, note=" (one per decoder block)"
+        ),
+        in_channels=in_channels,
+        classes=classes,
+        **options,
+    )
 
 
 def _divisor_32(**_: object) -> int:
@@ -97,16 +102,13 @@ def r50_unet(
     Shape:
         ``[B, in_channels, H, W] -> [B, classes, H, W]``, H and W multiples of 32.
     """
-    _check_weights(encoder_weights)
-    _check_norm(decoder_use_norm)
-    return _smp().Unet(
-        encoder_name="resnet50",
-        encoder_depth=5,
-        encoder_weights=encoder_weights,
-        decoder_channels=_check_decoder_channels(decoder_channels, 5),
-        decoder_use_norm=decoder_use_norm,
-        in_channels=in_channels,
-        classes=classes,
+    return _smp_unet(
+        "resnet50",
+        in_channels,
+        classes,
+        encoder_weights,
+        decoder_channels,
+        decoder_use_norm=check_choice("decoder_use_norm", decoder_use_norm, DECODER_NORMS),
     )
 
 
@@ -143,26 +145,20 @@ def r50_fpn(
         upsamples by 4), H and W multiples of 32.
     """
     _check_weights(encoder_weights)
-    for pname, value in (
-        ("decoder_pyramid_channels", decoder_pyramid_channels),
-        ("decoder_segmentation_channels", decoder_segmentation_channels),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{pname} must be a positive integer, got {value!r}")
+    check_int("decoder_pyramid_channels", decoder_pyramid_channels)
+    check_int("decoder_segmentation_channels", decoder_segmentation_channels)
     if decoder_segmentation_channels % 32:
         raise ValueError(
             f"decoder_segmentation_channels must be a multiple of 32 (smp's GroupNorm has 32 "
             f"groups), got {decoder_segmentation_channels!r}"
         )
-    if not isinstance(decoder_dropout, int | float) or not 0 <= decoder_dropout < 1:
-        raise ValueError(f"decoder_dropout must be a number in [0, 1), got {decoder_dropout!r}")
     return _smp().FPN(
         encoder_name="resnet50",
         encoder_depth=5,
         encoder_weights=encoder_weights,
         decoder_pyramid_channels=decoder_pyramid_channels,
         decoder_segmentation_channels=decoder_segmentation_channels,
-        decoder_dropout=float(decoder_dropout),
+        decoder_dropout=check_rate("decoder_dropout", decoder_dropout),
         in_channels=in_channels,
         classes=classes,
     )
@@ -206,19 +202,12 @@ def convformer_unet(
     Shape:
         ``[B, in_channels, H, W] -> [B, classes, H, W]``, H and W multiples of 32.
     """
-    if encoder not in CONVFORMER_ENCODERS:
-        raise ValueError(
-            f"encoder must be one of {', '.join(CONVFORMER_ENCODERS)}; got {encoder!r}"
-        )
-    _check_weights(encoder_weights)
-    if not isinstance(drop_path_rate, int | float) or not 0 <= drop_path_rate < 1:
-        raise ValueError(f"drop_path_rate must be a number in [0, 1), got {drop_path_rate!r}")
-    return _smp().Unet(
-        encoder_name=f"tu-{encoder}",
-        encoder_depth=5,
-        encoder_weights=encoder_weights,
-        decoder_channels=_check_decoder_channels(decoder_channels, 5),
-        in_channels=in_channels,
-        classes=classes,
-        drop_path_rate=float(drop_path_rate),
+    check_choice("encoder", encoder, CONVFORMER_ENCODERS)
+    return _smp_unet(
+        f"tu-{encoder}",
+        in_channels,
+        classes,
+        encoder_weights,
+        decoder_channels,
+        drop_path_rate=check_rate("drop_path_rate", drop_path_rate),
     )

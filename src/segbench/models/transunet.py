@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from segbench.models.checks import check_int, check_ints, check_rate, is_int, is_ints
 from segbench.models.registry import MODELS
 
 
@@ -233,43 +234,30 @@ def _validate(
     n_skip: Any,
     norm_groups: Any,
 ) -> None:
-    def pos_int(v: Any) -> bool:
-        return not isinstance(v, bool) and isinstance(v, int) and v >= 1
-
-    def ints(v: Any, n: int) -> bool:
-        return isinstance(v, Sequence) and len(v) == n and all(pos_int(c) for c in v)
-
-    if not pos_int(img_size) or img_size % 16:
+    if not is_int(img_size) or img_size % 16:
         raise ValueError(f"img_size must be a positive multiple of 16, got {img_size!r}")
-    if not ints(resnet_layers, 3):
-        raise ValueError(f"resnet_layers must be 3 positive integers, got {resnet_layers!r}")
-    if not pos_int(norm_groups):
-        raise ValueError(f"norm_groups must be a positive integer, got {norm_groups!r}")
-    if not ints(resnet_channels, 3) or any(c % (4 * norm_groups) for c in resnet_channels):
+    check_ints("resnet_layers", resnet_layers, length=3)
+    check_int("norm_groups", norm_groups)
+    if not is_ints(resnet_channels, 3) or any(c % (4 * norm_groups) for c in resnet_channels):
         raise ValueError(
             f"resnet_channels must be 3 positive multiples of 4 * norm_groups = "
             f"{4 * norm_groups} (GroupNorm on the bottleneck width c/4), got {resnet_channels!r}"
         )
-    if not pos_int(stem_channels) or stem_channels % norm_groups:
+    if not is_int(stem_channels) or stem_channels % norm_groups:
         raise ValueError(
             f"stem_channels must be a positive multiple of norm_groups={norm_groups}, "
             f"got {stem_channels!r}"
         )
-    if not pos_int(num_heads) or not pos_int(embed_dim) or embed_dim % num_heads:
+    if not is_int(num_heads) or not is_int(embed_dim) or embed_dim % num_heads:
         raise ValueError(
             f"embed_dim must be a positive multiple of num_heads, got embed_dim={embed_dim!r}, "
             f"num_heads={num_heads!r}"
         )
-    if not pos_int(depth):
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+    check_int("depth", depth)
     if not isinstance(mlp_ratio, int | float) or mlp_ratio <= 0:
         raise ValueError(f"mlp_ratio must be a positive number, got {mlp_ratio!r}")
-    for pname, p in (("dropout", dropout), ("attn_dropout", attn_dropout)):
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
-            raise ValueError(f"{pname} must be a number in [0, 1), got {p!r}")
-    if not pos_int(head_channels):
-        raise ValueError(f"head_channels must be a positive integer, got {head_channels!r}")
-    if not ints(decoder_channels, 4):
-        raise ValueError(f"decoder_channels must be 4 positive integers, got {decoder_channels!r}")
-    if isinstance(n_skip, bool) or not isinstance(n_skip, int) or not 0 <= n_skip <= 3:
-        raise ValueError(f"n_skip must be an integer in [0, 3], got {n_skip!r}")
+    check_rate("dropout", dropout)
+    check_rate("attn_dropout", attn_dropout)
+    check_int("head_channels", head_channels)
+    check_ints("decoder_channels", decoder_channels, length=4)
+    check_int("n_skip", n_skip, lo=0, hi=3)

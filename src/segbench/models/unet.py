@@ -22,7 +22,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from segbench.models.registry import MODELS
+from segbench.models.checks import check_choice, check_int, check_rate
+from segbench.models.registry import MODELS, register_variant
 
 NORMS = ("batch", "instance", "none")
 DROPOUT_POSITIONS = ("bottleneck", "every_block")
@@ -152,19 +153,11 @@ def _validate(
     dropout_position: str,
     spatial_dims: int,
 ) -> None:
-    if isinstance(base_channels, bool) or not isinstance(base_channels, int) or base_channels < 1:
-        raise ValueError(f"base_channels must be a positive integer, got {base_channels!r}")
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 8:
-        raise ValueError(f"depth must be an integer in [1, 8], got {depth!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    if dropout_position not in DROPOUT_POSITIONS:
-        raise ValueError(
-            f"dropout_position must be one of {', '.join(DROPOUT_POSITIONS)}; "
-            f"got {dropout_position!r}"
-        )
+    check_int("base_channels", base_channels)
+    check_int("depth", depth, hi=8)
+    check_choice("norm", norm, NORMS)
+    check_rate("dropout", dropout)
+    check_choice("dropout_position", dropout_position, DROPOUT_POSITIONS)
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
 
@@ -173,10 +166,8 @@ def _unet_divisor(depth: int = 4, **_: object) -> int:
     return 2**depth if isinstance(depth, int) and depth > 0 else 1
 
 
-def _unet_ctor(
-    spatial_dims: int, base: int, default_norm: str, doc: str
-) -> Callable[..., nn.Module]:
-    """The registered constructor of the plain ``spatial_dims``-D U-Net (one signature for both)."""
+def _unet_ctor(spatial_dims: int, base: int, default_norm: str) -> Callable[..., nn.Module]:
+    """The constructor of the plain ``spatial_dims``-D U-Net (one signature for both)."""
 
     def ctor(
         in_channels: int,
@@ -198,49 +189,40 @@ def _unet_ctor(
             spatial_dims,
         )
 
-    ctor.__doc__ = doc
-    ctor.__name__ = ctor.__qualname__ = "unet" if spatial_dims == 2 else "unet_3d"
     return ctor
 
 
-unet = MODELS.register(
+#: The CI configuration of the 2D U-Nets (``unet`` and ``unet_bn_dropout``).
+_TINY_2D = {"base_channels": 8, "depth": 4}
+
+unet = register_variant(
     "unet",
+    _unet_ctor(2, 64, "batch"),
+    """Classic 2D U-Net (Ronneberger et al. 2015; paper 000 [14]); see :class:`UNet`.""",
     divisor=_unet_divisor,
-    tiny={"base_channels": 8, "depth": 4},
+    tiny=_TINY_2D,
     reference=_REFERENCE,
-)(
-    _unet_ctor(
-        2,
-        64,
-        "batch",
-        """Classic 2D U-Net (Ronneberger et al. 2015; paper 000 [14]); see :class:`UNet`.""",
-    )
 )
 
-unet_3d = MODELS.register(
+unet_3d = register_variant(
     "unet_3d",
-    divisor=_unet_divisor,
-    spatial_dims=3,
-    tiny={"base_channels": 4, "depth": 3},
-    reference=_REFERENCE + "; 3D form as in Cicek et al., 3D U-Net, MICCAI 2016",
-)(
-    _unet_ctor(
-        3,
-        32,
-        "instance",
-        """3D version of :class:`UNet` (volumes ``[B, C, D, H, W]``).
+    _unet_ctor(3, 32, "instance"),
+    """3D version of :class:`UNet` (volumes ``[B, C, D, H, W]``).
 
     Defaults follow the usual 3D practice (32 base channels, instance norm, as nnU-Net)
     rather than the 2D paper's 64/none, to fit GPU memory at typical patch sizes.
     """,
-    )
+    divisor=_unet_divisor,
+    spatial_dims=3,
+    tiny={"base_channels": 4, "depth": 3},
+    reference=_REFERENCE + "; 3D form as in Cicek et al., 3D U-Net, MICCAI 2016",
 )
 
 
 @MODELS.register(
     "unet_bn_dropout",
     divisor=_unet_divisor,
-    tiny={"base_channels": 8, "depth": 4},
+    tiny=_TINY_2D,
     reference=(
         "Xu et al., A Unified Loss for Handling Inter-Class and Intra-Class Imbalance, "
         "AAAI 2025 (paper 004): 'U-Net architecture with batch normalization and dropout'; "
