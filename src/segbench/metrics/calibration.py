@@ -112,10 +112,8 @@ def top_label_bin_stats(prob: np.ndarray, target: np.ndarray, n_bins: int = 15) 
 def classwise_bin_stats(prob: np.ndarray, target: np.ndarray, n_bins: int = 15) -> BinStats:
     """Class-wise (MONAI ``calibration_binning``) bin statistics of one image.
 
-    Args:
-        prob: probabilities ``[C, *spatial]``.
-        target: labels ``[*spatial]``.
-        n_bins: equal-width bins over [0, 1] (default 15).
+    Takes the arguments of :func:`top_label_bin_stats`: ``prob [C, *spatial]``, ``target
+    [*spatial]``, ``n_bins`` (default 15).
 
     Returns:
         :class:`BinStats` with ``[C, n_bins]`` arrays; for class ``c`` every pixel is binned by
