@@ -12,6 +12,7 @@ import torch
 from segbench.config import ConfigError, load_study
 from segbench.train import RunSpec, train_run
 from segbench.train.augment import apply, check_config
+from tests.helpers import TRAINING, tiny_spec
 from tests.train.helpers import kill_run
 
 
@@ -152,20 +153,7 @@ AUG = {
 def test_engine_with_every_augmentation_resumes_bit_exactly(tiny_prepared, split_file, tmp_path):
     """Augmentation inside the engine: reproducible, and a SIGKILLed run resumes to the same
     test probabilities (the generator draws and the device noise state are checkpointed)."""
-    from tests.train.test_engine import TRAINING
-
-    spec = RunSpec(
-        dataset="tiny",
-        model="m",
-        loss="dice_ce",
-        fraction="1",
-        seed=0,
-        fold=0,
-        model_cfg={"name": "unet", "base_channels": 4, "depth": 2},
-        loss_cfg={"name": "dice_ce", "w_dice": 0.5, "w_ce": 0.5},
-        training={**TRAINING, "augment": AUG},
-        evaluation={"include_background": True},
-    )
+    spec = tiny_spec(training={**TRAINING, "augment": AUG})
     train_run(spec, tiny_prepared, split_file, tmp_path / "ref")
     plain = RunSpec(**{**spec.as_dict(), "training": dict(TRAINING)})
     train_run(plain, tiny_prepared, split_file, tmp_path / "plain")

@@ -11,42 +11,13 @@ import pytest
 from segbench.train import RunSpec, train_run
 from segbench.train.augment import crop_flip
 from segbench.train.validate import mean_iou
+from tests.helpers import TINY_UNET, TRAINING, tiny_spec
 from tests.train.helpers import kill_run
 
-TRAINING = {
-    "optimizer": "adam",
-    "lr": 0.003,
-    "batch_size": 4,
-    "epochs": 5,
-    "steps_per_epoch": 3,
-    "crop": 24,
-    "hflip": True,
-    "val_every": 1,
-    "checkpoint_every": 1,
-    "device": "cpu",
-    "threads": 1,
-    "deterministic": True,
-    "amp": True,
-    "scheduler": "none",
-    "early_stopping": None,
-}
 
-
-def _spec(**overrides) -> RunSpec:
-    base = dict(
-        dataset="tiny",
-        model="unet4",
-        loss="dice_ce",
-        fraction="1",
-        seed=0,
-        fold=0,
-        model_cfg={"name": "unet", "base_channels": 4, "depth": 2, "dropout": 0.1},
-        loss_cfg={"name": "dice_ce", "w_dice": 0.5, "w_ce": 0.5},
-        training=dict(TRAINING),
-        evaluation={"include_background": True},
-    )
-    base.update(overrides)
-    return RunSpec(**base)
+def _spec(**fields) -> RunSpec:
+    """The tiny run, with dropout (the resume tests then also restore its generator)."""
+    return tiny_spec(**{"model": "unet4", "model_cfg": {**TINY_UNET, "dropout": 0.1}, **fields})
 
 
 def _probs(run_dir: Path) -> np.ndarray:

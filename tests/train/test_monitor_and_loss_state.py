@@ -13,23 +13,12 @@ from segbench.losses import build_loss
 from segbench.models import build_model
 from segbench.train import RunSpec, TrainingRun, train_run
 from segbench.train.validate import validation_loss
+from tests.helpers import TRAINING, tiny_spec
 from tests.train.helpers import kill_run
-from tests.train.test_engine import TRAINING
 
 
 def _spec(**training) -> RunSpec:
-    return RunSpec(
-        dataset="tiny",
-        model="m",
-        loss="ce",
-        fraction="1",
-        seed=0,
-        fold=0,
-        model_cfg={"name": "unet", "base_channels": 4, "depth": 2},
-        loss_cfg={"name": "ce"},
-        training={**TRAINING, **training},
-        evaluation={"include_background": True},
-    )
+    return tiny_spec(loss="ce", loss_cfg={"name": "ce"}, training={**TRAINING, **training})
 
 
 def test_validation_loss_is_the_mean_loss_over_the_validation_set():
@@ -75,7 +64,10 @@ def test_plateau_on_validation_loss_replays_exactly(tiny_prepared, split_file, t
 
 
 def test_bad_monitor_is_refused(tiny_prepared, split_file, tmp_path):
-    with pytest.raises(ValueError, match=r"training\.scheduler_monitor'.*'loss' is not one of \['val_score', 'val_loss'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"training\.scheduler_monitor'.*'loss' is not one of \['val_score', 'val_loss'\]",
+    ):
         train_run(
             _spec(scheduler="plateau", scheduler_monitor="loss"),
             tiny_prepared,
@@ -93,9 +85,7 @@ def test_resume_restores_the_balance_stage(tiny_prepared, split_file, tmp_path):
     binary = tiny_prepared.parent / "binary.npz"
     meta = {"name": "tiny", "num_classes": 2, "class_names": ["bg", "fg"], "in_channels": 1}
     save_prepared(binary, d.images, (d.masks > 0).astype("uint8"), list(d.ids), meta)
-    spec = RunSpec(
-        **{**_spec().as_dict(), "loss": "balance", "loss_cfg": {"name": "balance", "t": 0.0}}
-    )
+    spec = tiny_spec(loss="balance", loss_cfg={"name": "balance", "t": 0.0})
     out = tmp_path / "run"
     kill_run(spec, binary, split_file, out, "step@3")
     run = TrainingRun(spec, binary, split_file, out)

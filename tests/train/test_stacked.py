@@ -10,50 +10,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from segbench.models import MODEL_INFO, build_model
-from segbench.train import RunSpec, StackedSteps, TrainingRun, train_pack, train_runs
+from segbench.train import StackedSteps, TrainingRun, train_pack, train_runs
 from segbench.train.stacked import (
     meta_template,
     stack_state,
     stacked_forward,
     unstack_buffers,
 )
-from tests.train.test_engine import TRAINING as ENGINE_TRAINING
+from tests.train.packs import UNET, history, outcomes, pack_specs, probs
 
-TRAINING = {**ENGINE_TRAINING, "vflip": True, "pack_mode": "stacked"}
-UNET = {"name": "unet", "base_channels": 4, "depth": 2}
 # Probabilities are stored as float16; stacked and sequential kernels sum in another order, so
 # after 5 epochs they may differ by a few float16 steps (2^-11 near 0.5). Stated tolerance: 2e-3.
 TOL = 2e-3
-
-
-def _specs(model_cfg=UNET, k=3, **training) -> list[RunSpec]:
-    return [
-        RunSpec(
-            dataset="tiny",
-            model="m",
-            loss="dice_ce",
-            fraction="1",
-            seed=1,
-            fold=fold,
-            model_cfg=dict(model_cfg),
-            loss_cfg={"name": "dice_ce", "w_dice": 0.5, "w_ce": 0.5},
-            training={**TRAINING, **training},
-            evaluation={"include_background": True},
-        )
-        for fold in range(k)
-    ]
-
-
-def _probs(run_dir: Path) -> np.ndarray:
-    with np.load(run_dir / "probs.npz") as z:
-        return z["probs"].astype(np.float32)
 
 
 def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
@@ -124,68 +98,35 @@ def test_stacked_runs_are_independent():
 UNET_TINY = {"base_channels": 4, "depth": 2}
 
 
-PLATEAU_EARLY_STOP = {
-    "scheduler": "plateau",
-    "scheduler_patience": 1,
-    "early_stopping": 2,
-    "steps_per_epoch": None,
-    "optimizer": "sgd",
-    "lr": 0.05,
-}
-# (model, training) cases compared with the sequential pack: plain Adam; plateau + early
-# stopping (per-run lr and stop epochs must match); BatchNorm (running statistics) + poly.
-# Plain Adam runs 3 epochs, not 5: Adam divides each gradient by its running RMS, so float32
-# reordering differences in near-zero gradients grow into full-lr steps. Measured here (2-core
-# x86_64): the *sequential* pack alone, threads 1 vs 2, differs by 4.4e-3 after 5 epochs (the
-# same as stacked vs sequential), by <= 2.4e-4 after 3, so only 3 epochs sit under TOL with
-# float32 noise as the sole difference. Exact equality of a step is tested in float64 above.
-PACK_CASES = [
-    (UNET, {"epochs": 3}),
-    (UNET, PLATEAU_EARLY_STOP),
-    ({**UNET, "norm": "batch"}, {"scheduler": "poly"}),
-]
-PACK_CASE_IDS = ["adam", "plateau_early_stop", "batchnorm_poly"]
-
-
-@pytest.mark.parametrize("model_cfg,training", PACK_CASES, ids=PACK_CASE_IDS)
-def test_stacked_pack_matches_sequential_pack(
-    tiny_prepared, split_file, tmp_path, model_cfg, training
-):
-    seq = _specs(model_cfg, pack_mode="sequential", **training)
-    stk = _specs(model_cfg, **training)
-    r_seq = train_pack(seq, tiny_prepared, split_file, [tmp_path / f"seq{k}" for k in range(3)])
-    r_stk = train_pack(stk, tiny_prepared, split_file, [tmp_path / f"stk{k}" for k in range(3)])
-    for k in range(3):
-        assert (r_seq[k].status, r_seq[k].epochs_run, r_seq[k].best_epoch) == (
-            r_stk[k].status,
-            r_stk[k].epochs_run,
-            r_stk[k].best_epoch,
-        )
-        a, b = _probs(tmp_path / f"seq{k}"), _probs(tmp_path / f"stk{k}")
-        assert np.abs(a - b).max() <= TOL
-        hs = [line.split(",") for line in (tmp_path / f"seq{k}/history.csv").read_text().split()]
-        ht = [line.split(",") for line in (tmp_path / f"stk{k}/history.csv").read_text().split()]
+def test_stacked_pack_matches_sequential_pack(pack_beside_sequential):
+    """Each case of ``PACK_CASES`` (tests/train/packs.py), stacked vs sequential."""
+    seq, stk = pack_beside_sequential("stacked")
+    same = ("status", "epochs_run", "best_epoch")
+    assert outcomes(seq.results, same) == outcomes(stk.results, same)
+    for a, b in zip(seq.dirs, stk.dirs, strict=True):
+        assert np.abs(probs(a) - probs(b)).max() <= TOL
+        hs, ht = history(a), history(b)
         assert [h[0] for h in hs] == [h[0] for h in ht]
         for rs, rt in zip(hs[1:], ht[1:], strict=True):
             assert float(rs[1]) == pytest.approx(float(rt[1]), rel=1e-3, abs=1e-4)  # train loss
             assert float(rs[3]) == pytest.approx(float(rt[3]), rel=1e-6)  # lr (plateau steps)
-        run = json.loads((tmp_path / f"stk{k}/run.json").read_text())
+        run = json.loads((b / "run.json").read_text())
         assert run["config"]["training"]["pack_mode"] == "stacked"
-        assert not (tmp_path / f"stk{k}/checkpoint.pt").exists()
+        assert not (b / "checkpoint.pt").exists()
 
 
 def test_stacked_pack_is_reproducible_with_dropout(tiny_prepared, split_file, tmp_path):
-    specs = _specs({**UNET, "dropout": 0.2})
+    specs = pack_specs({**UNET, "dropout": 0.2})
     train_pack(specs, tiny_prepared, split_file, [tmp_path / f"a{k}" for k in range(3)])
     train_pack(specs, tiny_prepared, split_file, [tmp_path / f"b{k}" for k in range(3)])
     for k in range(3):
-        assert np.array_equal(_probs(tmp_path / f"a{k}"), _probs(tmp_path / f"b{k}"))
+        assert np.array_equal(probs(tmp_path / f"a{k}"), probs(tmp_path / f"b{k}"))
 
 
 def test_diverging_run_stops_alone(tiny_prepared, split_file, tmp_path):
     """One run of the stack diverges (its lr is made huge after construction); it is recorded
     as diverged and the others finish as they do in a stack without it."""
-    specs = _specs()
+    specs = pack_specs()
     runs = [
         TrainingRun(s, tiny_prepared, split_file, tmp_path / f"r{k}") for k, s in enumerate(specs)
     ]
@@ -200,17 +141,20 @@ def test_diverging_run_stops_alone(tiny_prepared, split_file, tmp_path):
     ]
     train_runs(alone, StackedSteps())
     for k in (1, 2):
-        assert np.abs(_probs(tmp_path / f"r{k}") - _probs(tmp_path / f"q{k - 1}")).max() <= TOL
+        assert np.abs(probs(tmp_path / f"r{k}") - probs(tmp_path / f"q{k - 1}")).max() <= TOL
 
 
 def test_stacked_pack_refuses_mixed_models(tiny_prepared, split_file, tmp_path):
-    specs = _specs()
+    specs = pack_specs()
     specs[1] = dataclasses.replace(specs[1], model_cfg={**UNET, "base_channels": 8})
     with pytest.raises(ValueError, match="one model configuration per pack"):
         train_pack(specs, tiny_prepared, split_file, [tmp_path / f"x{k}" for k in range(3)])
-    with pytest.raises(ValueError, match=r"training\.pack_mode'.*'vmap' is not one of \['sequential', 'stacked', 'interleaved'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"training\.pack_mode'.*'vmap' is not one of \['sequential', 'stacked', 'interleaved'\]",
+    ):
         train_pack(
-            _specs(pack_mode="vmap"),
+            pack_specs(pack_mode="vmap"),
             tiny_prepared,
             split_file,
             [tmp_path / f"y{k}" for k in range(3)],

@@ -12,7 +12,7 @@ import pytest
 
 import segbench.train
 from segbench.train import train_pack
-from tests.train.test_stacked import UNET, _specs
+from tests.train.packs import UNET, pack_specs
 
 PKG = "segbench.train"
 TRAIN_DIR = Path(segbench.train.__file__).parent
@@ -64,7 +64,7 @@ def test_no_import_circle_in_train():
 def test_epoch_log_names_the_fold_when_runs_share_a_log(
     tiny_prepared, split_file, tmp_path, caplog, mode, names_fold
 ):
-    specs = _specs(UNET, k=2, pack_mode=mode, epochs=1, steps_per_epoch=1)
+    specs = pack_specs(UNET, k=2, pack_mode=mode, epochs=1, steps_per_epoch=1)
     with caplog.at_level(logging.INFO, logger="segbench.train"):
         train_pack(specs, tiny_prepared, split_file, [tmp_path / f"r{k}" for k in range(2)])
     lines = [r.getMessage() for r in caplog.records if "epoch 1/1" in r.getMessage()]
