@@ -27,6 +27,7 @@ from segbench import runspec, schema, smk
 from segbench.config import ConfigError, load_study, run_spec, validate_schema
 from segbench.rundir import read_run_json, record_identity, record_spec, write_run_json
 from segbench.runspec import RUN_KEYS, Run, RunSpec, resolve_training, split_name
+from tests.helpers import tiny_spec
 
 SRC = Path(segbench.__file__).parent
 REPO = SRC.parents[1]
@@ -137,17 +138,12 @@ EVALUATION_PROPS = schema.load_schema()["properties"]["evaluation"]["properties"
 
 
 def _spec(training: dict, evaluation: dict | None = None) -> RunSpec:
-    return RunSpec(
+    """The tiny spec with this partial ``training`` and ``evaluation`` (default: none given)."""
+    return tiny_spec(
         dataset="d",
-        model="m",
         loss="l",
-        fraction="1",
-        seed=0,
-        fold=0,
-        model_cfg={"name": "unet"},
-        loss_cfg={"name": "ce"},
         training=training,
-        evaluation=evaluation if evaluation is not None else {},
+        evaluation={} if evaluation is None else evaluation,
     )
 
 
