@@ -268,36 +268,30 @@ def test_paper003_row_means():
     assert n == 20 + 7 + 16
 
 
-# Values read off the papers' tables by hand (twice), independent of the CSV generation.
-SPOT = [
-    ("paper000", "1", "covid19_ct", "unet", "1", "dice_ce_0.5", "iou", "pleural_effusion", 6.85, 1.86),
-    ("paper000", "2", "chase_db1", "convformer_unet", "1", "ml", "miou", "mean", 63.93, 0.64),
-    ("paper000", "3", "drosophila_vnc", "convformer_unet", "0.25", "ml", "iou", "synapse", 28.00, 0.52),
-    ("paper000", "3", "drosophila_vnc", "unet", "0.125", "caml", "iou", "membrane", 69.70, 3.65),
-    ("paper000", "4", "chase_db1", "unet", "0.25", "caml_r3", "miou", "mean", 62.60, 0.40),
-    ("paper000", "4", "covid19_ct", "unet", "0.125", "caml_r4", "miou", "mean", 35.90, 1.74),
-    ("paper002", "1", "inbreast", "res_unet", "1", "dice_ce_surgery", "mce", "mean", 0.1568, 0.0092),
-    ("paper002", "1", "fives", "res_unet", "1", "dice", "nll", "mean", 0.3118, 0.0864),
-    ("paper002", "1", "fives", "res_unet", "1", "tversky_surgery", "dice", "vessel", 87.79, 0.25),
-    ("paper002", "3", "fives", "res_unet", "1", "dice_surgery_n80", "ece", "mean", 0.0041, None),
-    ("paper002_3d", "2", "kits", "res_unet_3d", "1", "dice_ce_surgery", "dice", "tumour", 76.75, None),
-    ("paper003", "2", "cvc_clinicdb_352", "r50_fpn", "1", "rce_l1", "iou", "polyp", 87.7, 0.1),
-    ("paper003", "2", "kvasir_seg", "r50_unet", "1", "log_dice", "dice", "polyp", 88.7, 1.1),
-    ("paper003", "3", "retinal_lesions", "r50_unet", "1", "rce_l1", "nsd", "lesion", 17.5, 0.4),
-    ("paper003_3d", "4", "msd_pancreas", "unet_3d", "1", "rce_l1", "dice", "tumour", 47.7, 0.3),
-    ("paper003_3d", "5", "amos", "unet_3d", "1", "log_dice_ce", "mnsd", "mean", 75.5, 0.2),
-    ("paper003_3d", "E.8", "amos", "unet_3d", "1", "dice", "dice", "esophagus", 0.0, None),
-    ("paper003_cityscapes", "D.6", "cityscapes", "r101_fpn", "1", "rce_l1", "iou", "truck", 77.1, None),
-    ("paper004", "2", "busi", "unet_bn_dropout", "1", "tversky", "hd", "tumour", 34.1, 4.1),
-    ("paper004", "3", "kits19_tumour_2d", "unet_bn_dropout", "1", "balance", "dice", "tumour", 66.8, 2.0),
-    ("paper004", "4", "nih_pancreas_2d", "unet_bn_dropout", "1", "combo", "hd", "pancreas", 5.6, 0.4),
-    ("paper004", "5", "kits19_tumour_2d", "unet_bn_dropout", "1", "inter_cbl", "dice", "tumour", 65.5, 1.0),
-    ("paper004", "6", "nih_pancreas_2d", "unet_bn_dropout", "1", "intra_cbl_0.3", "dice", "pancreas", 39.0, 10.5),
-    ("paper004", "6", "cvc_clinicdb", "unet_bn_dropout", "1", "topk_10", "dice", "polyp", 34.7, 4.0),
-]  # fmt: skip
+# Values read off the papers' tables by hand (twice), independent of the CSV generation:
+# tests/studies/spot_values.csv (one row a cell: its key, mean and std; std empty where the
+# paper gives none).
+SPOT_FILE = Path(__file__).with_name("spot_values.csv")
+
+
+def _spot() -> list[tuple]:
+    with SPOT_FILE.open(newline="") as f:
+        return [
+            (
+                r["study"],
+                *(r[k] for k in KEY),
+                float(r["mean"]),
+                float(r["std"]) if r["std"] else None,
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+SPOT = _spot()
 
 
 def test_spot_values():
+    assert len(SPOT) == 24 and len(set(SPOT)) == 24
     index = {}
     for name in RESULTS:
         for r in rows(name):
