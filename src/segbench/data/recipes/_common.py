@@ -64,6 +64,47 @@ def param_size(params: Mapping[str, Any], key: str, where: str) -> tuple[int, in
     return int(value[0]), int(value[1])
 
 
+def param_choice(
+    params: Mapping[str, Any], key: str, choices: Sequence[Any], default: Any, where: str
+) -> Any:
+    """Read ``params[key]`` (``default`` when absent), which must be one of ``choices``.
+
+    Raises:
+        RecipeError: naming the dataset, key, the allowed values and the value given.
+    """
+    value = params.get(key, default)
+    if value not in choices:
+        *head, last = [repr(c) for c in choices]
+        allowed = f"{', '.join(head)} or {last}" if head else last
+        raise RecipeError(f"{where}: {key} must be {allowed}, got {value!r}")
+    return value
+
+
+def param_list(
+    params: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    default: list[Any] | None = None,
+    of: type | None = None,
+) -> list[Any]:
+    """Read ``params[key]`` (``default`` when absent) as a non-empty list, every item an
+    instance of ``of`` when given (``of=str``: a list of strings).
+
+    Raises:
+        RecipeError: naming the dataset, key and value.
+    """
+    value = params.get(key, default)
+    if (
+        not isinstance(value, list)
+        or not value
+        or (of is not None and not all(isinstance(v, of) for v in value))
+    ):
+        items = "" if of is None else " of strings" if of is str else f" of {of.__name__}"
+        raise RecipeError(f"{where}: {key} must be a non-empty list{items}, got {value!r}")
+    return value
+
+
 def check_params(params: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
     """Raise RecipeError naming unknown parameter keys and the allowed ones."""
     unknown = sorted(set(params) - set(allowed))
@@ -205,6 +246,26 @@ def tile_grid(shape: tuple[int, int], tile: tuple[int, int]) -> list[tuple[int, 
     return [(r, c) for r in range(0, h - th + 1, th) for c in range(0, w - tw + 1, tw)]
 
 
+def stack_samples(
+    images: Sequence[np.ndarray], masks: Sequence[np.ndarray], what: str, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stack per-sample images ``[C, H, W]`` and masks ``[H, W]`` into the prepared arrays.
+
+    Returns:
+        ``(images float32 [N, C, H, W], masks uint8 [N, H, W])``.
+
+    Raises:
+        RecipeError: when the samples (``what``: "slices", "images", ...) differ in size,
+            naming up to five sizes; the recipe's ``size`` parameter makes them equal.
+    """
+    shapes = {a.shape for a in images}
+    if len(shapes) != 1:
+        raise RecipeError(
+            f"{where}: {what} differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
+        )
+    return np.stack(images).astype(np.float32), np.stack(masks).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------- file matching
 
 
@@ -300,7 +361,6 @@ def check_classes_present(entry: DatasetEntry, arrays: PreparedArrays, where: st
         + ". Fix the entry's label_map (e.g. masks stored as 0/1 need {threshold: 1}, not the "
         "{threshold: 128} meant for 0/255) or its classes."
     )
-
 
 
 def prepare_dataset(
