@@ -12,13 +12,12 @@ from datahelpers import make_chase_like, write_pairs
 from PIL import Image
 
 from segbench.data.io import load_prepared
-from segbench.data.recipes import RecipeError, prepare_dataset
+from segbench.data.recipes import PreparedArrays, RecipeError, prepare_dataset
 from segbench.data.recipes._common import (
     map_labels,
     param_choice,
     param_list,
     resize_mask,
-    stack_samples,
 )
 from segbench.data.registry import DatasetEntry
 
@@ -160,7 +159,7 @@ def test_nifti_slices(tmp_path: Path) -> None:
     assert arr2.groups == ["covid", "covid"]
 
 
-def test_param_choice_list_and_stack_samples_name_key_allowed_values_and_value() -> None:
+def test_param_choice_list_and_from_samples_name_key_allowed_values_and_value() -> None:
     """The shared recipe parameter readers: default when absent, else one error naming the
     dataset (``where``), the key, what is allowed and the value given."""
     assert param_choice({}, "axis", (0, 1, 2), 2, "w") == 2
@@ -176,10 +175,13 @@ def test_param_choice_list_and_stack_samples_name_key_allowed_values_and_value()
             param_list({"sets": value}, "sets", "w")
     with pytest.raises(RecipeError, match=r"^w: lesions must be a non-empty list of strings, got \['a', 1\]$"):
         param_list({"lesions": ["a", 1]}, "lesions", "w", of=str)
-    images, masks = stack_samples([np.zeros((1, 2, 3))] * 2, [np.ones((2, 3), np.int64)] * 2, "slices", "w")
-    assert images.shape == (2, 1, 2, 3) and images.dtype == np.float32 and masks.dtype == np.uint8
+    arr = PreparedArrays.from_samples([np.zeros((1, 2, 3))] * 2, [np.ones((2, 3), np.int64)] * 2, ["a", "b"], None,
+                                      info={}, raw_values={}, what="slices", where="w")
+    assert arr.images.shape == (2, 1, 2, 3) and arr.images.dtype == np.float32 and arr.masks.dtype == np.uint8
+    assert arr.ids == ["a", "b"] and arr.groups is None
     with pytest.raises(RecipeError, match=r"^w: slices differ in size \[\(1, 2, 2\), \(1, 2, 3\)\]; set the 'size' parameter$"):
-        stack_samples([np.zeros((1, 2, 3)), np.zeros((1, 2, 2))], [np.zeros((2, 3)), np.zeros((2, 2))], "slices", "w")
+        PreparedArrays.from_samples([np.zeros((1, 2, 3)), np.zeros((1, 2, 2))], [np.zeros((2, 3)), np.zeros((2, 2))],
+                                    ["a", "b"], None, info={}, raw_values={}, what="slices", where="w")
 
 
 def test_paired_2d_bad_image_mode_names_dataset_key_and_value(tmp_path: Path) -> None:

@@ -38,6 +38,39 @@ class PreparedArrays:
     """Raw mask values met before the label map, each with the first file it was seen in (for
     the messages of :func:`check_classes_present`; not written to the sidecar)."""
 
+    @classmethod
+    def from_samples(
+        cls,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray],
+        ids: list[str],
+        groups: list[str] | None,
+        *,
+        info: dict[str, Any],
+        raw_values: dict[int, str],
+        what: str,
+        where: str,
+    ) -> PreparedArrays:
+        """Stack per-sample images ``[C, H, W]`` (to float32) and masks ``[H, W]`` (to uint8).
+
+        Raises:
+            RecipeError: when the samples (``what``: "slices", "images", ...) differ in size,
+                naming up to five sizes; the recipe's ``size`` parameter makes them equal.
+        """
+        shapes = {a.shape for a in images}
+        if len(shapes) != 1:
+            raise RecipeError(
+                f"{where}: {what} differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
+            )
+        return cls(
+            images=np.stack(images).astype(np.float32),
+            masks=np.stack(masks).astype(np.uint8),
+            ids=ids,
+            groups=groups,
+            info=info,
+            raw_values=raw_values,
+        )
+
 
 # ----------------------------------------------------------------------------- parameters
 
@@ -168,6 +201,16 @@ def map_labels(
     return raw.astype(np.uint8)
 
 
+def entry_labels(
+    entry: DatasetEntry, raw: np.ndarray, file: str | Path, where: str, seen: dict[int, str]
+) -> np.ndarray:
+    """:func:`map_labels` of one mask through ``entry``'s label map and classes: errors name
+    ``where`` and the mask ``file``; the raw values met are recorded in ``seen``."""
+    return map_labels(
+        raw, entry.label_map, entry.num_classes, f"{where}: {file}", seen=seen, file=str(file)
+    )
+
+
 def mask_array(img: Image.Image) -> np.ndarray:
     """Raw label values of a mask image: colour masks reduce to the channel maximum (so a red or
     white object on black stays non-zero); palette/bilevel images give their luminance."""
@@ -244,26 +287,6 @@ def tile_grid(shape: tuple[int, int], tile: tuple[int, int]) -> list[tuple[int, 
     if th > h or tw > w:
         raise RecipeError(f"tile {list(tile)} is larger than the image {[h, w]}")
     return [(r, c) for r in range(0, h - th + 1, th) for c in range(0, w - tw + 1, tw)]
-
-
-def stack_samples(
-    images: Sequence[np.ndarray], masks: Sequence[np.ndarray], what: str, where: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stack per-sample images ``[C, H, W]`` and masks ``[H, W]`` into the prepared arrays.
-
-    Returns:
-        ``(images float32 [N, C, H, W], masks uint8 [N, H, W])``.
-
-    Raises:
-        RecipeError: when the samples (``what``: "slices", "images", ...) differ in size,
-            naming up to five sizes; the recipe's ``size`` parameter makes them equal.
-    """
-    shapes = {a.shape for a in images}
-    if len(shapes) != 1:
-        raise RecipeError(
-            f"{where}: {what} differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
-        )
-    return np.stack(images).astype(np.float32), np.stack(masks).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- file matching

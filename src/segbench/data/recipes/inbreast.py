@@ -237,14 +237,7 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         fg = np.zeros(shape, dtype=bool)
         for poly in polygons:
             fg |= rasterize_polygon(poly, shape)
-        label = common.map_labels(
-            fg.astype(np.uint8),
-            entry.label_map,
-            entry.num_classes,
-            f"{where}: {xml_path}",
-            seen=raw_values,
-            file=str(xml_path),
-        )
+        label = common.entry_labels(entry, fg.astype(np.uint8), xml_path, where, raw_values)
         if flip and fields["side"] == "R":
             img, label = img[:, ::-1], label[:, ::-1]
         chw = common.resize_image(np.ascontiguousarray(img)[None], size)
@@ -274,9 +267,6 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
     if len(set(ids)) != len(ids):
         raise RecipeError(f"{where}: INbreast file ids are not unique")
     order = sorted(range(len(ids)), key=lambda i: ids[i])
-    stacked_images, stacked_masks = common.stack_samples(
-        [images[i] for i in order], [masks[i] for i in order], "images", where
-    )
     info: dict[str, Any] = {
         "dicoms": len(files),
         "kept": len(ids),
@@ -286,11 +276,13 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         "samples": dict(sorted(samples.items())),
         "group_by": group_by,
     }
-    return PreparedArrays(
-        images=stacked_images,
-        masks=stacked_masks,
-        ids=[ids[i] for i in order],
-        groups=[groups[i] for i in order],
+    return PreparedArrays.from_samples(
+        [images[i] for i in order],
+        [masks[i] for i in order],
+        [ids[i] for i in order],
+        [groups[i] for i in order],
         info=info,
         raw_values=raw_values,
+        what="images",
+        where=where,
     )

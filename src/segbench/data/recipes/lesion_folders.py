@@ -155,14 +155,7 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
                     f"{where}: mask {path.relative_to(raw_dir)} is {list(raw.shape)} but its image "
                     f"{m.rel} is {list(shape)}"
                 )
-            mapped = common.map_labels(
-                raw,
-                entry.label_map,
-                entry.num_classes,
-                f"{where}: {path}",
-                seen=raw_values,
-                file=str(path),
-            )
+            mapped = common.entry_labels(entry, raw, path, where, raw_values)
             np.maximum(label, mapped, out=label)
             per_lesion[lesion] += 1
             found += 1

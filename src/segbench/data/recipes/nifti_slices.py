@@ -147,14 +147,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
             if np.issubdtype(lab.dtype, np.floating):
                 lab = np.rint(lab)
             raw_lab = lab.astype(np.int64)
-            lab = common.map_labels(
-                raw_lab,
-                entry.label_map,
-                entry.num_classes,
-                f"{where}: {label_path}",
-                seen=raw_values,
-                file=str(label_path),
-            )
+            lab = common.entry_labels(entry, raw_lab, label_path, where, raw_values)
             lo, hi = (
                 (float(window[0]), float(window[1]))
                 if window
@@ -198,12 +191,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
         raise RecipeError(f"{where}: expected {count} slices, got {len(ids)}")
     if not ids:
         raise RecipeError(f"{where}: no slices kept (slices={params.get('slices', keep)!r})")
-    stacked_images, stacked_masks = common.stack_samples(images, masks, "slices", where)
-    return PreparedArrays(
-        images=stacked_images,
-        masks=stacked_masks,
-        ids=ids,
-        groups=groups,
-        info={"volumes": info_vol},
-        raw_values=raw_values,
+    info = {"volumes": info_vol}
+    return PreparedArrays.from_samples(
+        images, masks, ids, groups, info=info, raw_values=raw_values, what="slices", where=where
     )

@@ -185,14 +185,7 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                     f"{mask_paths[0].relative_to(raw_dir)} is {list(raw_mask.shape)}"
                 )
             orig_sizes.add((int(chw.shape[1]), int(chw.shape[2])))
-            label = common.map_labels(
-                raw_mask,
-                entry.label_map,
-                entry.num_classes,
-                f"{where}: {mask_paths[0]}",
-                seen=raw_values,
-                file=str(mask_paths[0]),
-            )
+            label = common.entry_labels(entry, raw_mask, mask_paths[0], where, raw_values)
             chw = common.center_crop(common.resize_image(chw, size), crop)
             label = common.center_crop(common.resize_mask(label, size), crop)
             n_pairs += 1
@@ -253,12 +246,6 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
         info["train_only"] = sorted(train_only)
     if split:
         info["split"] = split
-    stacked_images, stacked_masks = common.stack_samples(images, masks, "samples", where)
-    return PreparedArrays(
-        images=stacked_images,
-        masks=stacked_masks,
-        ids=ids,
-        groups=groups,
-        info=info,
-        raw_values=raw_values,
+    return PreparedArrays.from_samples(
+        images, masks, ids, groups, info=info, raw_values=raw_values, what="samples", where=where
     )
