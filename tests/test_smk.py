@@ -5,6 +5,7 @@ tests/reliability/test_bad_data.py (CLI errors, rule logs); these pin the contra
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +19,7 @@ class UserMistake(ValueError):
 
 
 @pytest.fixture(autouse=True)
-def _restore_root_logging() -> object:
+def _restore_root_logging() -> Iterator[None]:
     """setup_logging replaces the root handlers (``force=True``): put pytest's back after."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
