@@ -5,15 +5,13 @@ import yaml
 from segbench.io_utils import atomic_write_text
 from segbench.reporting.common import load_tidy, write_csv
 from segbench.reporting.comparison import claims_markdown, claims_table, no_claims_frame
+from segbench.reporting.notes import snakemake_aggregate
 from segbench.reporting.statistics import add_table_note
 from segbench.smk import script_logging
 
 with script_logging(snakemake.log[0]) as log:
     p = snakemake.params
-    # evaluation.aggregate (schema default "image"): worded in the table header
-    aggregate = getattr(p, "aggregate", None) or (
-        (snakemake.config.get("evaluation") or {}).get("aggregate", "image")
-    )
+    aggregate = snakemake_aggregate(snakemake)  # worded in the table header
     tidy = load_tidy(snakemake.input.tidy)
     if snakemake.input.get("claims"):
         with open(snakemake.input.claims) as fh:

@@ -16,7 +16,6 @@ archive or manifest) print one line ``error: ...`` naming the value and exit wit
 ``SEGBENCH_OFFLINE=1`` never uses the official URLs: it needs ``--mirror`` / ``SEGBENCH_MIRROR``.
 """
 
-
 import argparse
 import logging
 import os
@@ -38,21 +37,9 @@ from segbench.data.registry import (
 )
 from segbench.data.verify import verify_raw
 from segbench.paths import DOWNLOAD_FILE, RAW_DIR
+from segbench.smk import script_main
 
 log = logging.getLogger("segbench.download")
-
-
-def _setup_logging(logfile: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
 
 
 def _settings(cfg: dict) -> dict:
@@ -69,8 +56,6 @@ def _settings(cfg: dict) -> dict:
 
 def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
     """Entry point under Snakemake's ``script:`` directive."""
-    logs = list(smk.log)
-    _setup_logging(logs[0] if logs else None)
     s = _settings(dict(smk.config))
     registry = load_registry(s["registry"], recipe_names=RECIPES.names())
     raw = smk.wildcards["raw"]
@@ -149,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                 "--write", action="store_true", help="write config/manifests/<id>.sha256"
             )
     args = p.parse_args(argv)
-    _setup_logging(None)
     registry = load_registry(args.registry, recipe_names=RECIPES.names())
     if args.cmd == "list":
         for e in registry.values():
@@ -200,15 +184,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if "snakemake" in globals():
-        try:
-            run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
-        except Exception as err:
-            # Into the rule's log file too, so the reason sits next to the failed job.
-            log.error("%s: %s", type(err).__name__, err)
-            raise
-    else:
-        try:
-            sys.exit(main())
-        except (CliError, *USER_ERRORS) as err:
-            sys.exit("error: " + " ".join(str(err).split()))
+    script_main(globals(), run_snakemake, main, (CliError, *USER_ERRORS))

@@ -18,7 +18,9 @@ with script_logging(snakemake.log[0]) as log:
         shown = {k: (len(v) if k == "train_only" else v) for k, v in options.items()}
         log.info("split options of the prepared dataset: %s", shown)
         if "test_groups" in options:
-            log.info("group-count folds: the study's val_fraction %s is not used", spec["val_fraction"])
+            log.info(
+                "group-count folds: the study's val_fraction %s is not used", spec["val_fraction"]
+            )
     splits = make_splits(
         data.ids,
         n_folds=int(spec["folds"]),

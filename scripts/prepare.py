@@ -12,10 +12,8 @@ naming the raw values and files). On the command line an error prints one ``erro
 exits with status 1.
 """
 
-
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from segbench.data.io import DatasetFormatError
@@ -30,6 +28,7 @@ from segbench.data.registry import (
 )
 from segbench.data.verify import verify_raw
 from segbench.paths import RAW_DIR
+from segbench.smk import script_main
 
 log = logging.getLogger("segbench.prepare")
 
@@ -82,22 +81,8 @@ def prepare(
     )
 
 
-def _setup_logging(logfile: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
-
-
 def run_snakemake(smk) -> None:  # noqa: ANN001 (the Snakemake object)
     """Entry point under Snakemake's ``script:`` directive."""
-    _setup_logging(smk.log[0] if len(smk.log) else None)
     dl = dict(smk.config).get("download") or {}
     registry = load_registry(dl.get("registry", DEFAULT_REGISTRY), recipe_names=RECIPES.names())
     prepare(
@@ -119,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry", default=DEFAULT_REGISTRY)
     p.add_argument("--out", default="data/prepared", help="output folder")
     args = p.parse_args(argv)
-    _setup_logging(None)
     registry = load_registry(args.registry, recipe_names=RECIPES.names())
     entry = registry[args.dataset]
     prepare(
@@ -132,15 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if "snakemake" in globals():
-        try:
-            run_snakemake(snakemake)  # type: ignore[name-defined]  # noqa: F821
-        except Exception as err:
-            # Into the rule's log file too, so the reason sits next to the failed job.
-            log.error("%s: %s", type(err).__name__, err)
-            raise
-    else:
-        try:
-            sys.exit(main())
-        except (RecipeError, RegistryError, ManifestError, DatasetFormatError) as err:
-            sys.exit("error: " + " ".join(str(err).split()))
+    script_main(
+        globals(),
+        run_snakemake,
+        main,
+        (RecipeError, RegistryError, ManifestError, DatasetFormatError),
+    )

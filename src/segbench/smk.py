@@ -8,7 +8,8 @@ import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from segbench import paths
@@ -98,11 +99,12 @@ def cached_search_configs(config: dict[str, Any]) -> dict[str, SearchConfig]:
     return hit[2]
 
 
-@contextlib.contextmanager
-def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
-    """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
+def setup_logging(log_path: str | None) -> logging.Logger:
+    """Send INFO and above to stderr and, when given, append to ``log_path`` (its folder made);
+    return the ``segbench`` logger. One format for every script."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         # append: a retried, requeued or resumed job keeps the earlier attempts' lines
         handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(
@@ -111,9 +113,42 @@ def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
         handlers=handlers,
         force=True,
     )
-    logger = logging.getLogger("segbench")
+    return logging.getLogger("segbench")
+
+
+@contextlib.contextmanager
+def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
+    """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
+    logger = setup_logging(log_path)
     try:
         yield logger
     except BaseException:
         logger.error("job failed:\n%s", traceback.format_exc())
         raise
+
+
+def script_main(
+    namespace: Mapping[str, Any],
+    run_snakemake: Callable[[Any], None],
+    main: Callable[[], int],
+    user_errors: tuple[type[BaseException], ...],
+) -> None:
+    """Entry point of a script that is both a Snakemake ``script:`` and a command line tool.
+
+    Under Snakemake (``snakemake`` in ``namespace``, the script's ``globals()``) it runs
+    ``run_snakemake(snakemake)`` inside :func:`script_logging` of the rule's first log file
+    (none when the rule has no ``log:``). Otherwise it exits with ``main()``'s status, after
+    :func:`setup_logging` to stderr; an exception of ``user_errors`` is printed as one line
+    ``error: ...`` (white space folded, no traceback) and exits with status 1.
+    """
+    smk = namespace.get("snakemake")
+    if smk is not None:
+        with script_logging(smk.log[0] if len(smk.log) else None):
+            run_snakemake(smk)
+        return
+    setup_logging(None)
+    try:
+        status = main()
+    except user_errors as err:
+        sys.exit("error: " + " ".join(str(err).split()))
+    sys.exit(status)

@@ -158,6 +158,18 @@ def png_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def write_pairs(
+    raw: Path, pairs: list[tuple[np.ndarray, np.ndarray]], mask_name: str = "{k:02d}.png"
+) -> None:
+    """A ``paired_2d`` fixture: pair ``k`` as ``raw/img/{k:02d}.tif`` and ``raw/lab/<mask_name>``
+    (``mask_name`` formatted with ``k``)."""
+    (raw / "img").mkdir(parents=True, exist_ok=True)
+    (raw / "lab").mkdir(exist_ok=True)
+    for k, (img, lab) in enumerate(pairs):
+        Image.fromarray(img).save(raw / "img" / f"{k:02d}.tif")
+        Image.fromarray(lab).save(raw / "lab" / mask_name.format(k=k))
+
+
 def make_chase_like(root: Path, children: int = 3, size: tuple[int, int] = (40, 48)) -> None:
     """Write a CHASE-DB1-shaped folder: Image_NN{L,R}.jpg + Image_NN{L,R}_1stHO.png."""
     rng = np.random.default_rng(0)

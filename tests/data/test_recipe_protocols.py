@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datahelpers import REPO, SHARED
+from datahelpers import REPO, SHARED, write_pairs
 from PIL import Image
 
 from segbench.data.io import load_prepared
@@ -52,12 +52,9 @@ def _sections(raw: Path, n: int, side: int) -> None:
 
 def test_train_crops_are_seeded_fixed_samples_of_their_image(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
-    (raw / "img").mkdir(parents=True)
-    (raw / "lab").mkdir()
     rng = np.random.default_rng(0)
-    for k in range(2):
-        Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)).save(raw / "img" / f"{k:02d}.tif")
-        Image.fromarray(rng.integers(0, 2, (64, 64), dtype=np.uint8) * 255).save(raw / "lab" / f"{k:02d}.png")
+    write_pairs(raw, [(rng.integers(0, 256, (64, 64), dtype=np.uint8),
+                       rng.integers(0, 2, (64, 64), dtype=np.uint8) * 255) for _ in range(2)])
     params = {"sets": [{"images": "img/*.tif", "regex": r"(?P<n>\d\d)\.tif$", "mask": "lab/{n}.png", "id": "s_{n}"}],
               "image_mode": "L", "tile": [32, 32], "train_crops": {"per_image": 3, "size": [32, 32], "seed": 5},
               "split": {"test_groups": 1, "val_groups": 1, "train_samples": 2}}

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datahelpers import make_chase_like
+from datahelpers import make_chase_like, write_pairs
 from PIL import Image
 
 from segbench.data.io import load_prepared
-from segbench.data.recipes import RecipeError, prepare_dataset
-from segbench.data.recipes._common import map_labels, resize_mask
+from segbench.data.recipes import PreparedArrays, RecipeError, prepare_dataset
+from segbench.data.recipes._common import (
+    map_labels,
+    param_choice,
+    param_list,
+    resize_mask,
+)
 from segbench.data.registry import DatasetEntry
 
 
@@ -52,15 +57,11 @@ def test_paired_2d_chase_like_groups_resize(tmp_path: Path) -> None:
 
 def test_paired_2d_tiles_and_value_map(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
-    (raw / "img").mkdir(parents=True)
-    (raw / "lab").mkdir()
     rng = np.random.default_rng(1)
-    for k in range(2):
-        Image.fromarray(rng.integers(0, 255, (64, 80), dtype=np.uint8)).save(raw / "img" / f"{k:02d}.tif")
-        lab = np.full((64, 80), 255, np.uint8)
-        lab[:16] = 159
-        lab[16:20] = 32
-        Image.fromarray(lab).save(raw / "lab" / f"labels{k:02d}.png")
+    lab = np.full((64, 80), 255, np.uint8)
+    lab[:16] = 159
+    lab[16:20] = 32
+    write_pairs(raw, [(rng.integers(0, 255, (64, 80), dtype=np.uint8), lab) for _ in range(2)], "labels{k:02d}.png")
     e = _entry(
         {"name": "paired_2d", "params": {
             "sets": [{"images": "img/*.tif", "regex": r"(?P<n>\d\d)\.tif$", "mask": "lab/labels{n}.png", "id": "s_{n}"}],
@@ -156,3 +157,36 @@ def test_nifti_slices(tmp_path: Path) -> None:
     arr2 = prepare_dataset(replace(e, recipe={"name": "nifti_slices", "params": params2}), raw, tmp_path / "d.npz")
     assert arr2.images.shape == (2, 3, 12, 16) and arr2.ids == ["covid_s001", "covid_s003"]
     assert arr2.groups == ["covid", "covid"]
+
+
+def test_param_choice_list_and_from_samples_name_key_allowed_values_and_value() -> None:
+    """The shared recipe parameter readers: default when absent, else one error naming the
+    dataset (``where``), the key, what is allowed and the value given."""
+    assert param_choice({}, "axis", (0, 1, 2), 2, "w") == 2
+    assert param_choice({"image_mode": "L"}, "image_mode", ("RGB", "L"), "RGB", "w") == "L"
+    with pytest.raises(RecipeError, match=r"^w: axis must be 0, 1 or 2, got 3$"):
+        param_choice({"axis": 3}, "axis", (0, 1, 2), 2, "w")
+    with pytest.raises(RecipeError, match=r"^w: image_mode must be 'RGB' or 'L', got 'CMYK'$"):
+        param_choice({"image_mode": "CMYK"}, "image_mode", ("RGB", "L"), "RGB", "w")
+    assert param_list({}, "roi_names", "w", default=["Mass"], of=str) == ["Mass"]
+    for value, match in [(None, r"^w: sets must be a non-empty list, got None$"),
+                         ([], r"^w: sets must be a non-empty list, got \[\]$")]:
+        with pytest.raises(RecipeError, match=match):
+            param_list({"sets": value}, "sets", "w")
+    with pytest.raises(RecipeError, match=r"^w: lesions must be a non-empty list of strings, got \['a', 1\]$"):
+        param_list({"lesions": ["a", 1]}, "lesions", "w", of=str)
+    arr = PreparedArrays.from_samples([np.zeros((1, 2, 3))] * 2, [np.ones((2, 3), np.int64)] * 2, ["a", "b"], None,
+                                      info={}, raw_values={}, what="slices", where="w")
+    assert arr.images.shape == (2, 1, 2, 3) and arr.images.dtype == np.float32 and arr.masks.dtype == np.uint8
+    assert arr.ids == ["a", "b"] and arr.groups is None
+    with pytest.raises(RecipeError, match=r"^w: slices differ in size \[\(1, 2, 2\), \(1, 2, 3\)\]; set the 'size' parameter$"):
+        PreparedArrays.from_samples([np.zeros((1, 2, 3)), np.zeros((1, 2, 2))], [np.zeros((2, 3)), np.zeros((2, 2))],
+                                    ["a", "b"], None, info={}, raw_values={}, what="slices", where="w")
+
+
+def test_paired_2d_bad_image_mode_names_dataset_key_and_value(tmp_path: Path) -> None:
+    write_pairs(tmp_path / "raw", [(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))])
+    e = _entry({"name": "paired_2d", "params": {"sets": [{"images": "img/*.tif", "mask": "lab/{stem}.png"}],
+                                                "image_mode": "CMYK"}})
+    with pytest.raises(RecipeError, match=r"dataset 'tiny' \(recipe paired_2d\): image_mode must be 'RGB' or 'L', got 'CMYK'"):
+        prepare_dataset(e, tmp_path / "raw", tmp_path / "t.npz")

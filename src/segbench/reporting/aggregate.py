@@ -31,11 +31,19 @@ __all__ = ["RUN_KEYS", "check_aggregate", "run_table", "tidy_from_metrics"]
 AGGREGATES = ("image", "dataset")
 CLASS_COLUMNS = ("class", "class_name", "n_valid", "iou", "dice", "hd95", "hd", "nsd")
 """Per-class columns of the tidy table (everything else is run-level)."""
-DATASET_RUN_KEYS = {
-    "miou": "mean_iou", "mdice": "mean_dice", "nll": "nll", "brier": "brier", "ece": "ece",
-    "mce": "mce",
+RUN_METRIC_KEYS = {
+    "miou": "mean_iou", "mdice": "mean_dice", "mhd95": "mean_hd95", "mhd": "mean_hd",
+    "mnsd": "mean_nsd", "nll": "nll", "brier": "brier", "ece": "ece", "mce": "mce",
 }  # fmt: skip
-"""Run-level tidy columns taken from the ``dataset`` block when ``aggregate="dataset"``."""
+"""Run-level tidy column -> ``metrics.json`` key (top level, or the ``dataset`` block), in the
+order of the table's columns."""
+RESULT_KEYS = ("epochs_run", "best_epoch", "diverged_epoch")
+"""Run-level tidy columns copied from ``metrics.json``'s ``result`` (the training summary)."""
+DATASET_RUN_KEYS = {
+    col: RUN_METRIC_KEYS[col] for col in ("miou", "mdice", "nll", "brier", "ece", "mce")
+}
+"""Run-level tidy columns taken from the ``dataset`` block when ``aggregate="dataset"`` (the
+surface metrics have no pooled form)."""
 DATASET_CLASS_KEYS = ("iou", "dice")
 """Per-class tidy columns taken from ``dataset.classes`` when ``aggregate="dataset"``."""
 
@@ -76,21 +84,9 @@ def tidy_from_metrics(paths: Iterable[str | Path], aggregate: str = "image") -> 
         res = m.get("result", {})
         base = {k: run[k] for k in RUN_KEYS}
         base["fraction"] = str(base["fraction"])
-        base.update(
-            status=m.get("status", "completed"),
-            miou=m.get("mean_iou"),
-            mdice=m.get("mean_dice"),
-            mhd95=m.get("mean_hd95"),
-            mhd=m.get("mean_hd"),
-            mnsd=m.get("mean_nsd"),
-            nll=m.get("nll"),
-            brier=m.get("brier"),
-            ece=m.get("ece"),
-            mce=m.get("mce"),
-            epochs_run=res.get("epochs_run"),
-            best_epoch=res.get("best_epoch"),
-            diverged_epoch=res.get("diverged_epoch"),
-        )
+        base["status"] = m.get("status", "completed")
+        base.update({col: m.get(key) for col, key in RUN_METRIC_KEYS.items()})
+        base.update({key: res.get(key) for key in RESULT_KEYS})
         pooled: dict[int, dict[str, Any]] = {}
         if aggregate == "dataset":
             block = _dataset_block(m, path)

@@ -239,7 +239,10 @@ def paper000_fig1(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _caml_vs_ml(path: str | Path, confidence: str, title: str) -> pd.DataFrame:
+def _caml_vs_ml(path: str | Path, confidence: str, figure: int, alpha: str) -> pd.DataFrame:
+    """|dL/dp| of a probe pixel under CAML (``confidence``: ``"pixel"`` Eq. 10, ``"batch"``
+    erratum Eq. 13) and ML, one curve per context probability q (paper 000 Figs. 2 and 5);
+    ``alpha`` words CAML's weight in the title."""
     losses = {"ML": ("ml", {}), "CAML": ("caml", {"confidence": confidence})}
     parts = []
     for q in P000_CONTEXT_Q:
@@ -259,6 +262,10 @@ def _caml_vs_ml(path: str | Path, confidence: str, title: str) -> pd.DataFrame:
         ylabel="N |dL/dp|",
         yscale="log",
     )
+    title = (
+        f"Paper 000 Fig. {figure} (recomputed): CAML with {alpha} vs ML;\n"
+        "one probe pixel, the other 99 pixels at true-class probability q"
+    )
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -268,22 +275,12 @@ def _caml_vs_ml(path: str | Path, confidence: str, title: str) -> pd.DataFrame:
 
 def paper000_fig2(path: str | Path) -> pd.DataFrame:
     """Paper 000 Fig. 2: gradient magnitude of CAML (original per-pixel Eq. 10) vs ML."""
-    return _caml_vs_ml(
-        path,
-        "pixel",
-        "Paper 000 Fig. 2 (recomputed): CAML with per-pixel alpha = (1-p)^D (Eq. 10) vs ML;\n"
-        "one probe pixel, the other 99 pixels at true-class probability q",
-    )
+    return _caml_vs_ml(path, "pixel", 2, "per-pixel alpha = (1-p)^D (Eq. 10)")
 
 
 def paper000_fig5(path: str | Path) -> pd.DataFrame:
     """Paper 000 Fig. 5 (erratum): gradient magnitude of CAML (batch-mean p_bar) vs ML."""
-    return _caml_vs_ml(
-        path,
-        "batch",
-        "Paper 000 Fig. 5 (recomputed): CAML with alpha = (1-p_bar)^D (erratum Eq. 13) vs ML;\n"
-        "one probe pixel, the other 99 pixels at true-class probability q",
-    )
+    return _caml_vs_ml(path, "batch", 5, "alpha = (1-p_bar)^D (erratum Eq. 13)")
 
 
 # ------------------------------------------------------------------------------------ paper 002

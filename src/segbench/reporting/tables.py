@@ -30,15 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segbench.reporting.common import (
-    available_metrics,
-    completed_runs,
-    fraction_order,
-    metric_info,
-    ordered,
-    replicate_unit,
-    run_counts,
-)
+from segbench.reporting import common
 from segbench.stats import summarize
 
 BLOCK = ["model", "fraction"]
@@ -74,7 +66,7 @@ def _finish(
         ]
     )
     stats = pd.concat(parts, ignore_index=True).drop(columns=["hib", "digits"])
-    counts = run_counts(tidy_ds, ROW)
+    counts = common.run_counts(tidy_ds, ROW)
     stats = stats.dropna(subset=ROW).astype({c: counts[c].dtype for c in ROW})
     long = counts.merge(meta, how="cross").merge(stats, on=[*ROW, "column"], how="left")
     score = np.where(long["hib"].astype(bool), long["mean"], -long["mean"])
@@ -83,9 +75,9 @@ def _finish(
         .groupby([*BLOCK, "column"], sort=False)["_score"]
         .rank(ascending=False, method="min")
     )
-    models = ordered(sorted(long["model"].unique()), model_order)
-    losses = ordered(tidy_ds["loss"], loss_order)
-    fracs = fraction_order(long["fraction"])
+    models = common.ordered(sorted(long["model"].unique()), model_order)
+    losses = common.ordered(tidy_ds["loss"], loss_order)
+    fracs = common.fraction_order(long["fraction"])
     cols = list(meta["column"])
     keys = pd.DataFrame(
         {
@@ -127,9 +119,9 @@ def paper_table(
         ``hib``, ``digits``, ``n_runs``, ``n_diverged``.
     """
     sub = _dataset_rows(tidy, dataset)
-    info = metric_info(metric)
-    unit = replicate_unit(replicate)
-    runs = completed_runs(sub)
+    info = common.metric_info(metric)
+    unit = common.replicate_unit(replicate)
+    runs = common.completed_runs(sub)
     factor = info.scale(scale)
     parts = [
         _column_stats(runs, info.name, info.label, factor, info.higher_is_better, info.digits, unit)
@@ -164,14 +156,14 @@ def metrics_table(
         As :func:`paper_table`; column labels carry the direction arrow (↑ / ↓) and the unit.
     """
     sub = _dataset_rows(tidy, dataset)
-    unit = replicate_unit(replicate)
-    runs = completed_runs(sub)
-    names = available_metrics(sub, metrics)
+    unit = common.replicate_unit(replicate)
+    runs = common.completed_runs(sub)
+    names = common.available_metrics(sub, metrics)
     if not names:
         raise ValueError(f"none of the metrics {metrics} has values for dataset {dataset!r}")
     parts = []
     for name in names:
-        info = metric_info(name)
+        info = common.metric_info(name)
         label = info.label + (" (%)" if info.percent and scale == 100 else "")
         label += " ↑" if info.higher_is_better else " ↓"
         parts.append(

@@ -38,6 +38,39 @@ class PreparedArrays:
     """Raw mask values met before the label map, each with the first file it was seen in (for
     the messages of :func:`check_classes_present`; not written to the sidecar)."""
 
+    @classmethod
+    def from_samples(
+        cls,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray],
+        ids: list[str],
+        groups: list[str] | None,
+        *,
+        info: dict[str, Any],
+        raw_values: dict[int, str],
+        what: str,
+        where: str,
+    ) -> PreparedArrays:
+        """Stack per-sample images ``[C, H, W]`` (to float32) and masks ``[H, W]`` (to uint8).
+
+        Raises:
+            RecipeError: when the samples (``what``: "slices", "images", ...) differ in size,
+                naming up to five sizes; the recipe's ``size`` parameter makes them equal.
+        """
+        shapes = {a.shape for a in images}
+        if len(shapes) != 1:
+            raise RecipeError(
+                f"{where}: {what} differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
+            )
+        return cls(
+            images=np.stack(images).astype(np.float32),
+            masks=np.stack(masks).astype(np.uint8),
+            ids=ids,
+            groups=groups,
+            info=info,
+            raw_values=raw_values,
+        )
+
 
 # ----------------------------------------------------------------------------- parameters
 
@@ -62,6 +95,47 @@ def param_size(params: Mapping[str, Any], key: str, where: str) -> tuple[int, in
             f"{where}: recipe parameter {key!r} must be [H, W] positive ints, got {value!r}"
         )
     return int(value[0]), int(value[1])
+
+
+def param_choice(
+    params: Mapping[str, Any], key: str, choices: Sequence[Any], default: Any, where: str
+) -> Any:
+    """Read ``params[key]`` (``default`` when absent), which must be one of ``choices``.
+
+    Raises:
+        RecipeError: naming the dataset, key, the allowed values and the value given.
+    """
+    value = params.get(key, default)
+    if value not in choices:
+        *head, last = [repr(c) for c in choices]
+        allowed = f"{', '.join(head)} or {last}" if head else last
+        raise RecipeError(f"{where}: {key} must be {allowed}, got {value!r}")
+    return value
+
+
+def param_list(
+    params: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    default: list[Any] | None = None,
+    of: type | None = None,
+) -> list[Any]:
+    """Read ``params[key]`` (``default`` when absent) as a non-empty list, every item an
+    instance of ``of`` when given (``of=str``: a list of strings).
+
+    Raises:
+        RecipeError: naming the dataset, key and value.
+    """
+    value = params.get(key, default)
+    if (
+        not isinstance(value, list)
+        or not value
+        or (of is not None and not all(isinstance(v, of) for v in value))
+    ):
+        items = "" if of is None else " of strings" if of is str else f" of {of.__name__}"
+        raise RecipeError(f"{where}: {key} must be a non-empty list{items}, got {value!r}")
+    return value
 
 
 def check_params(params: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
@@ -125,6 +199,16 @@ def map_labels(
             "add a label_map to the registry entry"
         )
     return raw.astype(np.uint8)
+
+
+def entry_labels(
+    entry: DatasetEntry, raw: np.ndarray, file: str | Path, where: str, seen: dict[int, str]
+) -> np.ndarray:
+    """:func:`map_labels` of one mask through ``entry``'s label map and classes: errors name
+    ``where`` and the mask ``file``; the raw values met are recorded in ``seen``."""
+    return map_labels(
+        raw, entry.label_map, entry.num_classes, f"{where}: {file}", seen=seen, file=str(file)
+    )
 
 
 def mask_array(img: Image.Image) -> np.ndarray:
@@ -300,7 +384,6 @@ def check_classes_present(entry: DatasetEntry, arrays: PreparedArrays, where: st
         + ". Fix the entry's label_map (e.g. masks stored as 0/1 need {threshold: 1}, not the "
         "{threshold: 128} meant for 0/255) or its classes."
     )
-
 
 
 def prepare_dataset(

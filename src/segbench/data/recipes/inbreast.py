@@ -52,24 +52,17 @@ from xml.parsers.expat import ExpatError
 
 import numpy as np
 
-from segbench.data.recipes._common import (
-    PreparedArrays,
-    RecipeError,
-    check_params,
-    fill,
-    map_labels,
-    match_files,
-    param_size,
-    resize_image,
-    resize_mask,
-)
+from segbench.data.recipes import _common as common
+from segbench.data.recipes._common import PreparedArrays, RecipeError
 from segbench.data.recipes.registry import RECIPES
 
 if TYPE_CHECKING:
     from segbench.data.registry import DatasetEntry
 
 PARAMS = ("dicoms", "xml", "roi_names", "size", "flip_right", "group_by", "count")
-NAME_RE = r"(?P<file_id>\d+)_(?P<patient>[0-9A-Za-z]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON\.dcm$"
+NAME_RE = (
+    r"(?P<file_id>\d+)_(?P<patient>[0-9A-Za-z]+)_MG_(?P<side>[LR])_(?P<view>[A-Z]+)_ANON\.dcm$"
+)
 """INbreast DICOM file names, e.g. ``20586908_6c613a14b80a8591_MG_R_CC_ANON.dcm``."""
 _POINT = re.compile(r"^\s*\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*(?:,\s*[-+0-9.eE]+\s*)?\)\s*$")
 
@@ -81,7 +74,7 @@ def rasterize_polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     ``(x1, y1)-(x2, y2)`` when ``min(y1, y2) <= r < max(y1, y2)`` (half-open, so a vertex on a row
     is counted once); between the sorted crossings ``a_0 < b_0 < a_1 < ...`` the columns
     ``a_k <= c < b_k`` are inside. So a polygon with integer corners ``(x0, y0)``, ``(x1, y1)``
-    covers rows ``y0 .. y1 - 1`` and columns ``x0 .. x1 - 1`` (a top-left fill rule: tiling
+    covers rows ``y0 .. y1 - 1`` and columns ``x0 .. x1 - 1`` (a top-left common.fill rule: tiling
     polygons never share a pixel). Points outside the image are allowed (clipped).
 
     Args:
@@ -195,22 +188,18 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
             that does not match.
     """
     where = f"dataset {entry.id!r} (recipe inbreast_dicom)"
-    check_params(params, PARAMS, where)
-    size = param_size(params, "size", where)
-    names = params.get("roi_names", ["Mass"])
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise RecipeError(f"{where}: roi_names must be a non-empty list of strings, got {names!r}")
+    common.check_params(params, PARAMS, where)
+    size = common.param_size(params, "size", where)
+    names = common.param_list(params, "roi_names", where, default=["Mass"], of=str)
     wanted = {n.strip().lower() for n in names}
     flip = params.get("flip_right", False)
     if not isinstance(flip, bool):
         raise RecipeError(f"{where}: flip_right must be true or false, got {flip!r}")
-    group_by = params.get("group_by", "image")
-    if group_by not in ("image", "patient"):
-        raise RecipeError(f"{where}: group_by must be 'image' or 'patient', got {group_by!r}")
+    group_by = common.param_choice(params, "group_by", ("image", "patient"), "image", where)
     xml_tpl = str(params.get("xml", "AllXML/{file_id}.xml"))
     pattern = str(params.get("dicoms", "AllDICOMs/*.dcm"))
 
-    files = match_files(raw_dir, pattern, None, where)
+    files = common.match_files(raw_dir, pattern, None, where)
     if not files:
         raise RecipeError(f"{where}: no DICOM matches {pattern!r} under {raw_dir}")
     name_rx = re.compile(NAME_RE)
@@ -232,7 +221,7 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
             )
         fields = {**m.fields, **hit.groupdict()}
         fid = fields["file_id"]
-        xml_path = raw_dir / fill(xml_tpl, fields, where)
+        xml_path = raw_dir / common.fill(xml_tpl, fields, where)
         if not xml_path.is_file():
             dropped[fid] = "no XML"
             continue
@@ -248,14 +237,11 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         fg = np.zeros(shape, dtype=bool)
         for poly in polygons:
             fg |= rasterize_polygon(poly, shape)
-        label = map_labels(
-            fg.astype(np.uint8), entry.label_map, entry.num_classes, f"{where}: {xml_path}",
-            seen=raw_values, file=str(xml_path),
-        )
+        label = common.entry_labels(entry, fg.astype(np.uint8), xml_path, where, raw_values)
         if flip and fields["side"] == "R":
             img, label = img[:, ::-1], label[:, ::-1]
-        chw = resize_image(np.ascontiguousarray(img)[None], size)
-        label = resize_mask(np.ascontiguousarray(label), size)
+        chw = common.resize_image(np.ascontiguousarray(img)[None], size)
+        label = common.resize_mask(np.ascontiguousarray(label), size)
         images.append(chw)
         masks.append(label)
         ids.append(fid)
@@ -280,9 +266,6 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         raise RecipeError(f"{where}: none of the {len(files)} DICOMs has a {names} ROI")
     if len(set(ids)) != len(ids):
         raise RecipeError(f"{where}: INbreast file ids are not unique")
-    shapes = {a.shape for a in images}
-    if len(shapes) != 1:
-        raise RecipeError(f"{where}: images differ in size {sorted(shapes)[:5]}; set 'size'")
     order = sorted(range(len(ids)), key=lambda i: ids[i])
     info: dict[str, Any] = {
         "dicoms": len(files),
@@ -293,11 +276,13 @@ def inbreast_dicom(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         "samples": dict(sorted(samples.items())),
         "group_by": group_by,
     }
-    return PreparedArrays(
-        images=np.stack([images[i] for i in order]).astype(np.float32),
-        masks=np.stack([masks[i] for i in order]).astype(np.uint8),
-        ids=[ids[i] for i in order],
-        groups=[groups[i] for i in order],
+    return PreparedArrays.from_samples(
+        [images[i] for i in order],
+        [masks[i] for i in order],
+        [ids[i] for i in order],
+        [groups[i] for i in order],
         info=info,
         raw_values=raw_values,
+        what="images",
+        where=where,
     )

@@ -53,19 +53,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from segbench.data.recipes._common import (
-    PreparedArrays,
-    RecipeError,
-    check_params,
-    fill,
-    image_array,
-    map_labels,
-    mask_array,
-    match_files,
-    param_size,
-    resize_image,
-    resize_mask,
-)
+from segbench.data.recipes import _common as common
+from segbench.data.recipes._common import PreparedArrays, RecipeError
 from segbench.data.recipes.registry import RECIPES
 
 if TYPE_CHECKING:
@@ -89,7 +78,7 @@ def _read(path: Path, mode: str | None) -> np.ndarray:
     """An image as ``[C, H, W]`` float (``mode`` given) or a mask's raw values ``[H, W]``."""
     try:
         with Image.open(path) as img:
-            return image_array(img, mode) if mode else mask_array(img)
+            return common.image_array(img, mode) if mode else common.mask_array(img)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise RecipeError(f"cannot read {path}: {type(err).__name__}: {err}") from None
 
@@ -108,27 +97,23 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
             ``size``, duplicate ids, or a ``count`` that does not match.
     """
     where = f"dataset {entry.id!r} (recipe lesion_folders)"
-    check_params(params, PARAMS, where)
+    common.check_params(params, PARAMS, where)
     for key in ("images", "masks"):
         if not isinstance(params.get(key), str) or not params[key]:
             raise RecipeError(f"{where}: parameter {key!r} must be a non-empty string")
-    lesions = params.get("lesions")
-    if not isinstance(lesions, list) or not lesions or not all(isinstance(x, str) for x in lesions):
-        raise RecipeError(f"{where}: 'lesions' must be a non-empty list of names, got {lesions!r}")
+    lesions = common.param_list(params, "lesions", where, of=str)
     if "{lesion}" not in params["masks"]:
         raise RecipeError(f"{where}: the 'masks' template must contain {{lesion}}")
-    mode = params.get("image_mode", "RGB")
-    if mode not in ("RGB", "L"):
-        raise RecipeError(f"{where}: image_mode must be 'RGB' or 'L', got {mode!r}")
-    size = param_size(params, "size", where)
+    mode = common.param_choice(params, "image_mode", ("RGB", "L"), "RGB", where)
+    size = common.param_size(params, "size", where)
 
-    matches = match_files(raw_dir, params["images"], params.get("regex"), where)
+    matches = common.match_files(raw_dir, params["images"], params.get("regex"), where)
     if not matches:
         raise RecipeError(f"{where}: no image matches {params['images']!r} under {raw_dir}")
     count = params.get("count")
     if count is not None and count != len(matches):
         raise RecipeError(f"{where}: expected {count} images, found {len(matches)} under {raw_dir}")
-    ids = [fill(params.get("id") or "{stem}", m.fields, where) for m in matches]
+    ids = [common.fill(params.get("id") or "{stem}", m.fields, where) for m in matches]
     dupes = sorted(k for k, v in Counter(ids).items() if v > 1)
     if dupes:
         raise RecipeError(f"{where}: sample ids are not unique: {dupes[:5]}")
@@ -146,9 +131,12 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         chw = _read(m.path, mode)
         shape = (int(chw.shape[1]), int(chw.shape[2]))
         sizes.add(shape)
-        folder = (raw_dir / fill(params["masks"], {**m.fields, "lesion": "_"}, where)).parent
+        folder = (raw_dir / common.fill(params["masks"], {**m.fields, "lesion": "_"}, where)).parent
         if folder.is_dir():
-            known = {Path(fill(params["masks"], {**m.fields, "lesion": x}, where)).name for x in lesions}
+            known = {
+                Path(common.fill(params["masks"], {**m.fields, "lesion": x}, where)).name
+                for x in lesions
+            }
             extra = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in known)
             if extra:
                 raise RecipeError(
@@ -158,7 +146,7 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
         label = np.zeros(shape, dtype=np.uint8)
         found = 0
         for lesion in lesions:
-            path = raw_dir / fill(params["masks"], {**m.fields, "lesion": lesion}, where)
+            path = raw_dir / common.fill(params["masks"], {**m.fields, "lesion": lesion}, where)
             if not path.is_file():
                 continue
             raw = _read(path, None)
@@ -167,17 +155,14 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
                     f"{where}: mask {path.relative_to(raw_dir)} is {list(raw.shape)} but its image "
                     f"{m.rel} is {list(shape)}"
                 )
-            mapped = map_labels(
-                raw, entry.label_map, entry.num_classes, f"{where}: {path}",
-                seen=raw_values, file=str(path),
-            )
+            mapped = common.entry_labels(entry, raw, path, where, raw_values)
             np.maximum(label, mapped, out=label)
             per_lesion[lesion] += 1
             found += 1
         if not found:
             no_lesion.append(sample_id)
-        chw = resize_image(chw, size)
-        label = resize_mask(label, size)
+        chw = common.resize_image(chw, size)
+        label = common.resize_mask(label, size)
         if images is None or masks is None:
             images = np.empty((len(order), *chw.shape), dtype=np.float32)
             masks = np.empty((len(order), *label.shape), dtype=np.uint8)
@@ -188,7 +173,9 @@ def lesion_folders(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -
             )
         images[k] = chw
         masks[k] = label
-        groups.append(fill(params["group"], m.fields, where) if params.get("group") else sample_id)
+        groups.append(
+            common.fill(params["group"], m.fields, where) if params.get("group") else sample_id
+        )
     assert images is not None and masks is not None
     info: dict[str, Any] = {
         "images": len(order),

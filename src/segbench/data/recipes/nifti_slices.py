@@ -33,17 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segbench.data.recipes._common import (
-    PreparedArrays,
-    RecipeError,
-    check_params,
-    fill,
-    map_labels,
-    match_files,
-    param_size,
-    resize_image,
-    resize_mask,
-)
+from segbench.data.recipes import _common as common
+from segbench.data.recipes._common import PreparedArrays, RecipeError
 from segbench.data.recipes.registry import RECIPES
 
 if TYPE_CHECKING:
@@ -82,7 +73,7 @@ def _slice_rule(params: dict[str, Any], where: str) -> tuple[str, list[int] | No
         raise RecipeError(f"{where}: give 'slices' or its older spelling 'keep', not both")
     rule = params.get("slices", params.get("keep", "all"))
     if isinstance(rule, dict):
-        check_params(rule, ("contains",), f"{where}, slices")
+        common.check_params(rule, ("contains",), f"{where}, slices")
         values = rule.get("contains")
         if isinstance(values, int) and not isinstance(values, bool):
             values = [values]
@@ -111,26 +102,18 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
             label values, or a ``count`` that does not match.
     """
     where = f"dataset {entry.id!r} (recipe nifti_slices)"
-    check_params(params, PARAMS, where)
-    volumes = params.get("volumes")
-    if not isinstance(volumes, list) or not volumes:
-        raise RecipeError(f"{where}: parameter 'volumes' must be a non-empty list, got {volumes!r}")
-    axis = params.get("axis", 2)
-    if axis not in (0, 1, 2):
-        raise RecipeError(f"{where}: axis must be 0, 1 or 2, got {axis!r}")
+    common.check_params(params, PARAMS, where)
+    volumes = common.param_list(params, "volumes", where)
+    axis = common.param_choice(params, "axis", (0, 1, 2), 2, where)
     window = params.get("window")
     if window is not None and (
         not isinstance(window, list) or len(window) != 2 or not window[0] < window[1]
     ):
         raise RecipeError(f"{where}: window must be [lo, hi] with lo < hi, got {window!r}")
-    size = param_size(params, "size", where)
-    channels = params.get("channels", 1)
-    if channels not in (1, 3):
-        raise RecipeError(f"{where}: channels must be 1 or 3, got {channels!r}")
+    size = common.param_size(params, "size", where)
+    channels = common.param_choice(params, "channels", (1, 3), 1, where)
     keep, contains = _slice_rule(params, where)
-    group_by = params.get("group_by", "volume")
-    if group_by not in ("volume", "slice"):
-        raise RecipeError(f"{where}: group_by must be 'volume' or 'slice', got {group_by!r}")
+    group_by = common.param_choice(params, "group_by", ("volume", "slice"), "volume", where)
     transpose = bool(params.get("transpose", True))
 
     images: list[np.ndarray] = []
@@ -142,18 +125,18 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
     for spec in volumes:
         if not isinstance(spec, dict) or "image" not in spec or "label" not in spec:
             raise RecipeError(f"{where}: each volume spec needs 'image' and 'label', got {spec!r}")
-        check_params(spec, VOLUME_KEYS, where)
-        matches = match_files(raw_dir, spec["image"], spec.get("regex"), where)
+        common.check_params(spec, VOLUME_KEYS, where)
+        matches = common.match_files(raw_dir, spec["image"], spec.get("regex"), where)
         if not matches:
             raise RecipeError(f"{where}: no volume matches {spec['image']!r} under {raw_dir}")
         for m in matches:
             fields = dict(m.fields)
             base = m.path.name.removesuffix(".gz").removesuffix(".nii")
             fields["stem"] = base
-            label_path = raw_dir / fill(spec["label"], fields, where)
+            label_path = raw_dir / common.fill(spec["label"], fields, where)
             if not label_path.is_file():
                 raise RecipeError(f"{where}: volume {m.rel} has no label volume at {label_path}")
-            vol_id = fill(spec.get("id") or "{stem}", fields, where)
+            vol_id = common.fill(spec.get("id") or "{stem}", fields, where)
             img = _load(m.path, where).astype(np.float32)
             lab = _load(label_path, where)
             if img.shape != lab.shape or img.ndim != 3:
@@ -164,14 +147,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
             if np.issubdtype(lab.dtype, np.floating):
                 lab = np.rint(lab)
             raw_lab = lab.astype(np.int64)
-            lab = map_labels(
-                raw_lab,
-                entry.label_map,
-                entry.num_classes,
-                f"{where}: {label_path}",
-                seen=raw_values,
-                file=str(label_path),
-            )
+            lab = common.entry_labels(entry, raw_lab, label_path, where, raw_values)
             lo, hi = (
                 (float(window[0]), float(window[1]))
                 if window
@@ -194,12 +170,12 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
             for k in range(img.shape[0]):
                 if not selected[k]:
                     continue
-                chw = resize_image(img[k][None].astype(np.float32), size)
+                chw = common.resize_image(img[k][None].astype(np.float32), size)
                 if channels == 3:
                     chw = np.repeat(chw, 3, axis=0)
                 sid = f"{vol_id}_s{k:03d}"
                 images.append(chw)
-                masks.append(resize_mask(np.ascontiguousarray(lab[k]), size))
+                masks.append(common.resize_mask(np.ascontiguousarray(lab[k]), size))
                 ids.append(sid)
                 groups.append(sid if group_by == "slice" else vol_id)
                 kept += 1
@@ -215,16 +191,7 @@ def nifti_slices(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> 
         raise RecipeError(f"{where}: expected {count} slices, got {len(ids)}")
     if not ids:
         raise RecipeError(f"{where}: no slices kept (slices={params.get('slices', keep)!r})")
-    shapes = {a.shape for a in images}
-    if len(shapes) != 1:
-        raise RecipeError(
-            f"{where}: slices differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
-        )
-    return PreparedArrays(
-        images=np.stack(images).astype(np.float32),
-        masks=np.stack(masks).astype(np.uint8),
-        ids=ids,
-        groups=groups,
-        info={"volumes": info_vol},
-        raw_values=raw_values,
+    info = {"volumes": info_vol}
+    return PreparedArrays.from_samples(
+        images, masks, ids, groups, info=info, raw_values=raw_values, what="slices", where=where
     )

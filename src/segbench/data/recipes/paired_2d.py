@@ -41,21 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from segbench.data.recipes._common import (
-    PreparedArrays,
-    RecipeError,
-    center_crop,
-    check_params,
-    fill,
-    image_array,
-    map_labels,
-    mask_array,
-    match_files,
-    param_size,
-    resize_image,
-    resize_mask,
-    tile_grid,
-)
+from segbench.data.recipes import _common as common
+from segbench.data.recipes._common import PreparedArrays, RecipeError
 from segbench.data.recipes.registry import RECIPES
 from segbench.splits import SplitError, check_split_options
 
@@ -79,7 +66,7 @@ def _read(path: Path, convert: Callable[[Image.Image], np.ndarray], what: str) -
 
 
 def _load_mask(paths: list[Path]) -> np.ndarray:
-    arrays = [_read(p, mask_array, "mask") for p in paths]
+    arrays = [_read(p, common.mask_array, "mask") for p in paths]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise RecipeError(f"masks {[str(p) for p in paths]} differ in size: {sorted(shapes)}")
@@ -93,12 +80,12 @@ def _crop_spec(params: dict[str, Any], where: str) -> tuple[int, tuple[int, int]
         return None
     if not isinstance(spec, dict):
         raise RecipeError(f"{where}: train_crops must be {{per_image, size, seed}}, got {spec!r}")
-    check_params(spec, CROP_KEYS, f"{where}, train_crops")
+    common.check_params(spec, CROP_KEYS, f"{where}, train_crops")
     per, seed = spec.get("per_image"), spec.get("seed", 0)
     for key, value, low in (("per_image", per, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise RecipeError(f"{where}: train_crops.{key} must be an int >= {low}, got {value!r}")
-    size = param_size(spec, "size", f"{where}, train_crops")
+    size = common.param_size(spec, "size", f"{where}, train_crops")
     if size is None:
         raise RecipeError(f"{where}: train_crops needs 'size' ([H, W])")
     return int(per), size, int(seed)
@@ -137,16 +124,12 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
             label values, or a ``count`` that does not match.
     """
     where = f"dataset {entry.id!r} (recipe paired_2d)"
-    check_params(params, PARAMS, where)
-    sets = params.get("sets")
-    if not isinstance(sets, list) or not sets:
-        raise RecipeError(f"{where}: parameter 'sets' must be a non-empty list, got {sets!r}")
-    mode = params.get("image_mode", "RGB")
-    if mode not in ("RGB", "L"):
-        raise RecipeError(f"{where}: image_mode must be 'RGB' or 'L', got {mode!r}")
-    size = param_size(params, "size", where)
-    crop = param_size(params, "crop", where)
-    tile = param_size(params, "tile", where)
+    common.check_params(params, PARAMS, where)
+    sets = common.param_list(params, "sets", where)
+    mode = common.param_choice(params, "image_mode", ("RGB", "L"), "RGB", where)
+    size = common.param_size(params, "size", where)
+    crop = common.param_size(params, "crop", where)
+    tile = common.param_size(params, "tile", where)
     crops = _crop_spec(params, where)
     try:
         split = check_split_options(params.get("split"), where)
@@ -166,8 +149,8 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
     for spec in sets:
         if not isinstance(spec, dict) or "images" not in spec or "mask" not in spec:
             raise RecipeError(f"{where}: each set needs 'images' and 'mask', got {spec!r}")
-        check_params(spec, SET_KEYS, f"{where}, set {spec.get('images')!r}")
-        matches = match_files(raw_dir, spec["images"], spec.get("regex"), where)
+        common.check_params(spec, SET_KEYS, f"{where}, set {spec.get('images')!r}")
+        matches = common.match_files(raw_dir, spec["images"], spec.get("regex"), where)
         if not matches:
             raise RecipeError(
                 f"{where}: no image matches {spec['images']!r}"
@@ -179,18 +162,20 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
             if "*" in mask_tpl:
                 mask_paths = sorted(
                     Path(p)
-                    for p in glob.glob(str(raw_dir / fill(mask_tpl, m.fields, where, escape=True)))
+                    for p in glob.glob(
+                        str(raw_dir / common.fill(mask_tpl, m.fields, where, escape=True))
+                    )
                 )
             else:
-                mask_paths = [raw_dir / fill(mask_tpl, m.fields, where)]
+                mask_paths = [raw_dir / common.fill(mask_tpl, m.fields, where)]
             if not mask_paths or not all(p.is_file() for p in mask_paths):
                 raise RecipeError(
-                    f"{where}: image {m.rel} has no mask at {fill(mask_tpl, m.fields, where)!r}"
+                    f"{where}: image {m.rel} has no mask at {common.fill(mask_tpl, m.fields, where)!r}"
                 )
-            sample_id = fill(spec.get("id") or "{stem}", m.fields, where)
-            group = fill(spec["group"], m.fields, where) if spec.get("group") else None
+            sample_id = common.fill(spec.get("id") or "{stem}", m.fields, where)
+            group = common.fill(spec["group"], m.fields, where) if spec.get("group") else None
             try:
-                chw = _read(m.path, lambda img: image_array(img, mode), "image")
+                chw = _read(m.path, lambda img: common.image_array(img, mode), "image")
                 raw_mask = _load_mask(mask_paths)
             except RecipeError as err:
                 raise RecipeError(f"{where}: {err}") from None
@@ -200,16 +185,9 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                     f"{mask_paths[0].relative_to(raw_dir)} is {list(raw_mask.shape)}"
                 )
             orig_sizes.add((int(chw.shape[1]), int(chw.shape[2])))
-            label = map_labels(
-                raw_mask,
-                entry.label_map,
-                entry.num_classes,
-                f"{where}: {mask_paths[0]}",
-                seen=raw_values,
-                file=str(mask_paths[0]),
-            )
-            chw = center_crop(resize_image(chw, size), crop)
-            label = center_crop(resize_mask(label, size), crop)
+            label = common.entry_labels(entry, raw_mask, mask_paths[0], where, raw_values)
+            chw = common.center_crop(common.resize_image(chw, size), crop)
+            label = common.center_crop(common.resize_mask(label, size), crop)
             n_pairs += 1
             src = [m.rel] + [p.relative_to(raw_dir).as_posix() for p in mask_paths]
             if crops is not None:
@@ -232,7 +210,7 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
                 groups.append(group or sample_id)
                 sources[sample_id] = src
                 continue
-            for r, c in tile_grid(label.shape, tile):
+            for r, c in common.tile_grid(label.shape, tile):
                 tid = f"{sample_id}_r{r // tile[0]}c{c // tile[1]}"
                 images.append(chw[:, r : r + tile[0], c : c + tile[1]])
                 masks.append(label[r : r + tile[0], c : c + tile[1]])
@@ -251,11 +229,6 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
         raise RecipeError(
             f"{where}: sample ids are not unique: {dupes[:5]}; adjust the 'id' template"
         )
-    shapes = {a.shape for a in images}
-    if len(shapes) != 1:
-        raise RecipeError(
-            f"{where}: samples differ in size {sorted(shapes)[:5]}; set the 'size' parameter"
-        )
     info: dict[str, Any] = {
         "pairs": n_pairs,
         "source_sizes_hw": sorted([list(s) for s in orig_sizes]),
@@ -273,11 +246,6 @@ def paired_2d(entry: DatasetEntry, raw_dir: Path, params: dict[str, Any]) -> Pre
         info["train_only"] = sorted(train_only)
     if split:
         info["split"] = split
-    return PreparedArrays(
-        images=np.stack(images).astype(np.float32),
-        masks=np.stack(masks).astype(np.uint8),
-        ids=ids,
-        groups=groups,
-        info=info,
-        raw_values=raw_values,
+    return PreparedArrays.from_samples(
+        images, masks, ids, groups, info=info, raw_values=raw_values, what="samples", where=where
     )
