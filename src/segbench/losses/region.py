@@ -13,9 +13,15 @@ Shared options (same names everywhere):
     batch: True (default) sums the counts over the batch and all pixels (paper 000, Eq. 3);
         False computes one ratio per image and class, then averages.
     include_background: True (default; docs/CONVENTIONS.md) averages over all C classes.
+
+They are keyword-only parameters of :class:`RegionLoss`, written once; a member's constructor
+takes its own parameters and forwards ``**options`` (its signature lists them, see
+:func:`.core.constructor_signature`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -35,7 +41,7 @@ class RegionLoss(SegLoss):
     """Common configuration of the overlap losses (``smooth``, ``batch``, ``include_background``)."""
 
     def __init__(
-        self, smooth: float = DEFAULT_SMOOTH, batch: bool = True, include_background: bool = True
+        self, *, smooth: float = DEFAULT_SMOOTH, batch: bool = True, include_background: bool = True
     ) -> None:
         super().__init__()
         self.smooth = check_number("smooth", smooth, low=0.0)
@@ -160,15 +166,8 @@ class TverskyLoss(RegionLoss):
         **_REGION_SPEC,
     }
 
-    def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
+    def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
+        super().__init__(**options)
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.beta = check_number("beta", beta, low=0.0)
 
@@ -197,15 +196,9 @@ class FocalTverskyLoss(TverskyLoss):
     }
 
     def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        gamma: float = 0.75,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
+        self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, **options: Any
     ) -> None:
-        super().__init__(alpha, beta, smooth, batch, include_background)
+        super().__init__(alpha, beta, **options)
         self.gamma = check_number("gamma", gamma, low=0.0, low_open=True)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -232,14 +225,8 @@ class DicePlusPlusLoss(RegionLoss):
         **_REGION_SPEC,
     }
 
-    def __init__(
-        self,
-        gamma: float = 2.0,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
+    def __init__(self, gamma: float = 2.0, **options: Any) -> None:
+        super().__init__(**options)
         self.gamma = check_number("gamma", gamma, low=1.0)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -66,13 +66,14 @@ class _SurgeryLoss(RegionLoss):
 
     def __init__(
         self,
+        *,
         n: int | None = 20,
         scale: float = 0.25,
         smooth: float = DEFAULT_SMOOTH,
         batch: bool = True,
         include_background: bool = False,
     ) -> None:
-        super().__init__(smooth, batch, include_background)
+        super().__init__(smooth=smooth, batch=batch, include_background=include_background)
         self.n = None if n is None else check_int("n", n, low=1)
         self.scale = check_number("scale", scale, low=0.0, low_open=True)
 
@@ -140,17 +141,8 @@ class TverskySurgeryLoss(_SurgeryLoss):
         **_SURGERY_SPEC,
     }
 
-    def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        n: int | None = 20,
-        scale: float = 0.25,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = False,
-    ) -> None:
-        super().__init__(n, scale, smooth, batch, include_background)
+    def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
+        super().__init__(**options)
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.beta = check_number("beta", beta, low=0.0)
 
@@ -199,17 +191,9 @@ class DiceCESurgeryLoss(DiceSurgeryLoss):
     }
 
     def __init__(
-        self,
-        w_dice: float = 1.0,
-        w_ce: float = 1.0,
-        n: int | None = 20,
-        scale: float = 0.25,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = False,
-        surgery_on: str = "all",
+        self, w_dice: float = 1.0, w_ce: float = 1.0, *, surgery_on: str = "all", **options: Any
     ) -> None:
-        super().__init__(n, scale, smooth, batch, include_background)
+        super().__init__(**options)
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ce = check_number("w_ce", w_ce, low=0.0)
         self.surgery_on = check_choice("surgery_on", surgery_on, ["all", "dice"])
