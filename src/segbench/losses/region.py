@@ -61,6 +61,27 @@ class RegionLoss(SegLoss):
         """``1 - mean_c Dice_c`` of the soft counts (paper 000, Eq. 3-4), this loss's options."""
         return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
 
+    def tversky_loss(
+        self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, alpha: float, beta: float
+    ) -> torch.Tensor:
+        """``1 - mean_c TI_c`` of the soft counts (Salehi et al. 2017), this loss's options."""
+        return 1.0 - self.mean(Fn.tversky_index(tp, fp, fn, alpha, beta, self.smooth))
+
+
+def check_tversky_weights(alpha: float, beta: float) -> tuple[float, float]:
+    """The FP / FN weights of a Tversky index, each >= 0 and not both 0.
+
+    Raises:
+        ValueError: a negative or non-numeric weight, or ``alpha = beta = 0`` (the index is then
+            identically 1: a constant loss with no gradient).
+    """
+    a, b = check_number("alpha", alpha, low=0.0), check_number("beta", beta, low=0.0)
+    if a == 0.0 and b == 0.0:
+        raise ValueError(
+            "parameters alpha=0, beta=0 are not allowed: at least one Tversky weight must be > 0"
+        )
+    return a, b
+
 
 @LOSSES.register("dice")
 class DiceLoss(RegionLoss):
@@ -168,15 +189,14 @@ class TverskyLoss(RegionLoss):
 
     def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
         super().__init__(**options)
-        self.alpha = check_number("alpha", alpha, low=0.0)
-        self.beta = check_number("beta", beta, low=0.0)
+        self.alpha, self.beta = check_tversky_weights(alpha, beta)
 
     def index(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         tp, fp, fn = self.counts(logits, target)
         return Fn.tversky_index(tp, fp, fn, self.alpha, self.beta, self.smooth)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return 1.0 - self.mean(self.index(logits, target))
+        return self.tversky_loss(*self.counts(logits, target), self.alpha, self.beta)
 
 
 @LOSSES.register("focal_tversky")

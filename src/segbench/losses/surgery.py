@@ -26,7 +26,7 @@ import torch
 
 from . import functional as Fn
 from .core import LOSSES, check_choice, check_int, check_number
-from .region import DEFAULT_SMOOTH, RegionLoss
+from .region import DEFAULT_SMOOTH, RegionLoss, check_tversky_weights
 
 
 def surgery_weight(
@@ -143,14 +143,12 @@ class TverskySurgeryLoss(_SurgeryLoss):
 
     def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
         super().__init__(**options)
-        self.alpha = check_number("alpha", alpha, low=0.0)
-        self.beta = check_number("beta", beta, low=0.0)
+        self.alpha, self.beta = check_tversky_weights(alpha, beta)
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        return 1.0 - self.mean(Fn.tversky_index(tp, fp, fn, self.alpha, self.beta, self.smooth))
+        return self.tversky_loss(*Fn.soft_counts(probs, onehot, self.batch), self.alpha, self.beta)
 
 
 @LOSSES.register("dice_ce_surgery")
