@@ -132,6 +132,11 @@ def test_unknown_parameter_is_named(name: str) -> None:
         ("caml", {"confidence": "image"}, "confidence='image'.*'batch', 'pixel'"),
         ("caml", {"r": 0}, "r=0"),
         ("dice_pp", {"gamma": 0.5}, "gamma=0.5"),
+        ("topk", {"k": 0}, "k=0"),
+        ("topk_thr", {"t": 1.5}, "t=1.5"),
+        ("balance", {"switch": "epoch"}, "switch='epoch'"),
+        ("dice_surgery", {"n": 0}, "n=0"),
+        ("dice_surgery", {"scale": -1}, "scale=-1"),
         ("tversky", {"alpha": 0.0, "beta": 0.0}, "alpha=0, beta=0"),
         ("tversky_surgery", {"alpha": 0.0, "beta": 0.0}, "alpha=0, beta=0"),
         ("focal_tversky", {"smooth": -1.0}, "smooth=-1.0"),
@@ -154,6 +159,22 @@ def test_bad_parameter_value(name: str, params: dict, match: str) -> None:
 def test_bad_inputs(logits: torch.Tensor, target: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build_loss("dice")(logits, target)
+
+
+BINARY_ONLY = [n for n in ALL if LOSSES.get(n).max_classes == 2]  # type: ignore[attr-defined]
+
+
+def test_binary_only_losses_are_the_documented_ones() -> None:
+    # docs/losses.md "Binary-only losses": the papers give no multi-class form
+    expected = ["balance", "dice_ce_surgery", "dice_surgery", "inter_cbl", "tversky_surgery"]
+    assert expected == BINARY_ONLY
+
+
+@pytest.mark.parametrize("name", BINARY_ONLY)
+def test_binary_only_losses_reject_multiclass(name: str) -> None:
+    logits, target = make_inputs(c=3)
+    with pytest.raises(ValueError, match="C=3 is not supported; allowed C: 2"):
+        build_loss(name)(logits, target)
 
 
 def test_weight_list_length_checked_at_forward() -> None:
