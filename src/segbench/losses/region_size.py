@@ -20,6 +20,8 @@ is the mean over all pixels of the batch. Hand-written: no library has these pen
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from . import functional as Fn
@@ -43,7 +45,9 @@ def penalty(p_hat: torch.Tensor, y_hat: torch.Tensor, kind: str) -> torch.Tensor
 
 
 class _RegionSize(SegLoss):
-    def __init__(self, lam: float, tau: float, batch: bool) -> None:
+    """``lam``, ``tau`` and the family option ``batch`` (keyword-only, forwarded as ``**options``)."""
+
+    def __init__(self, lam: float, tau: float, *, batch: bool = False) -> None:
         super().__init__()
         self.lam = check_number("lam", lam, low=0.0)
         self.tau = check_number("tau", tau, low=0.0, low_open=True)
@@ -77,10 +81,10 @@ class RegionCrossEntropyLoss(_RegionSize):
     focal = False
 
     def __init__(
-        self, penalty: str = "l1", lam: float | None = None, tau: float = 10.0, batch: bool = False
+        self, penalty: str = "l1", lam: float | None = None, tau: float = 10.0, **options: Any
     ) -> None:
         kind = check_choice("penalty", penalty, ["l1", "kl"])
-        super().__init__(DEFAULT_LAM[kind] if lam is None else lam, tau, batch)
+        super().__init__(DEFAULT_LAM[kind] if lam is None else lam, tau, **options)
         self.penalty = kind
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -111,10 +115,11 @@ class RegionFocalLoss(RegionCrossEntropyLoss):
         penalty: str = "l1",
         lam: float | None = None,
         tau: float = 10.0,
-        batch: bool = False,
+        *,
         gamma: float = 2.0,
+        **options: Any,
     ) -> None:
-        super().__init__(penalty, lam, tau, batch)
+        super().__init__(penalty, lam, tau, **options)
         self.gamma = check_number("gamma", gamma, low=0.0)
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -170,10 +175,11 @@ class DiceBiasCrossEntropyLoss(_RegionSize):
         self,
         lam: float = 0.01,
         tau: float = 1.0,
-        batch: bool = False,
+        *,
         include_background: bool = True,
+        **options: Any,
     ) -> None:
-        super().__init__(lam, tau, batch)
+        super().__init__(lam, tau, **options)
         self.include_background = check_bool("include_background", include_background)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
