@@ -26,6 +26,17 @@ _COMPOUND_SPEC = {
 }
 
 
+def _log_dice_spec(formula: str, paper: str, notes: str = "") -> dict[str, str]:
+    """Spec of a log-Dice compound: its formula and paper, the log-Dice absent-class rule in notes."""
+    rule = "log-Dice " + LOG_DICE_ABSENT
+    return {
+        **_COMPOUND_SPEC,
+        "formula": formula,
+        "paper": paper,
+        "notes": f"{notes}; {rule}" if notes else rule,
+    }
+
+
 class _RegionPlusPixel(RegionLoss):
     """``w_region * (Dice or log-Dice loss) + w_pixel * (CE or focal)``."""
 
@@ -97,12 +108,11 @@ class LogDiceCELoss(DiceCELoss):
     """
 
     log_region = True
-    spec = {
-        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
-        "paper": "003 LogDiceCE (Eq. 2)",
-        **_COMPOUND_SPEC,
-        "notes": "paper 003: balancing weight 0.1 (Sec. 4.1); log-Dice " + LOG_DICE_ABSENT,
-    }
+    spec = _log_dice_spec(
+        "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
+        "003 LogDiceCE (Eq. 2)",
+        "paper 003: balancing weight 0.1 (Sec. 4.1)",
+    )
 
 
 @LOSSES.register("dice_focal")
@@ -139,12 +149,9 @@ class LogDiceFocalLoss(DiceFocalLoss):
     """
 
     log_region = True
-    spec = {
-        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal",
-        "paper": "003 LogDiceFL",
-        **_COMPOUND_SPEC,
-        "notes": "log-Dice " + LOG_DICE_ABSENT,
-    }
+    spec = _log_dice_spec(
+        "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal", "003 LogDiceFL"
+    )
 
 
 @LOSSES.register("combo")
