@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -30,6 +32,19 @@ def make_inputs(
     target = torch.randint(0, c, (b, *spatial), generator=g)
     target.view(-1)[:c] = torch.arange(c)  # every class present
     return logits, target
+
+
+def monai_value(
+    loss_cls: type, logits: torch.Tensor, target: torch.Tensor, smooth: float, **options: Any
+) -> float:
+    """MONAI's ``loss_cls`` on our ``(logits, index target)``: the option set every comparison shares.
+
+    Softmax over the logits and a one-hot of the target (``softmax=True, to_onehot_y=True``),
+    smoothing ``s`` in numerator and denominator (``smooth_nr = smooth_dr = s``), plus ``options``
+    (``include_background`` defaults to True in MONAI, as ours).
+    """
+    ref = loss_cls(to_onehot_y=True, softmax=True, smooth_nr=smooth, smooth_dr=smooth, **options)
+    return float(ref(logits, target.unsqueeze(1)).item())
 
 
 @pytest.fixture

@@ -174,17 +174,5 @@ def test_balance_never_and_always() -> None:
     assert always(x, t).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["inter_cbl", "balance"])
-def test_binary_only(name: str) -> None:
-    x, t = make_inputs(c=3)
-    with pytest.raises(ValueError, match="allowed C: 2"):
-        build_loss(name)(x, t)
-
-
-def test_parameters_checked() -> None:
-    with pytest.raises(ValueError, match="k=0"):
-        build_loss("topk", k=0)
-    with pytest.raises(ValueError, match="t=1.5"):
-        build_loss("topk_thr", t=1.5)
-    with pytest.raises(ValueError, match="switch='epoch'"):
-        build_loss("balance", switch="epoch")
+# C != 2 and bad parameter values: test_loss_generic (test_binary_only_losses_reject_multiclass,
+# test_bad_parameter_value).

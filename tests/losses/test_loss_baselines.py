@@ -21,7 +21,7 @@ from monai.losses import TverskyLoss as MonaiTversky
 from segbench.losses import build_loss
 from segbench.losses import functional as Fn
 
-from .conftest import make_inputs
+from .conftest import make_inputs, monai_value
 
 
 def _probs(logits: torch.Tensor, target: torch.Tensor):
@@ -87,17 +87,17 @@ def test_focal_matches_monai_times_c(alpha, gamma: float) -> None:
 def test_tversky_matches_monai(batch: bool, alpha: float, beta: float) -> None:
     logits, target = make_inputs(b=2, c=3, spatial=(5, 4))
     ours = build_loss("tversky", alpha=alpha, beta=beta, smooth=1e-5, batch=batch)(logits, target)
-    ref = MonaiTversky(
+    ref = monai_value(
+        MonaiTversky,
+        logits,
+        target,
+        1e-5,
         include_background=True,
-        to_onehot_y=True,
-        softmax=True,
         alpha=alpha,
         beta=beta,
-        smooth_nr=1e-5,
-        smooth_dr=1e-5,
         batch=batch,
-    )(logits, target.unsqueeze(1))
-    assert ours.item() == pytest.approx(ref.item(), rel=1e-9)
+    )
+    assert ours.item() == pytest.approx(ref, rel=1e-9)
 
 
 @pytest.mark.parametrize("batch", [True, False])

@@ -18,7 +18,7 @@ from monai.losses import DiceLoss as MonaiDice
 from segbench.losses import build_loss
 from segbench.losses import functional as Fn
 
-from .conftest import make_inputs
+from .conftest import make_inputs, monai_value
 
 
 def test_ce_hand_worked() -> None:
@@ -58,36 +58,27 @@ def test_dice_batch_sum_differs_from_per_image_mean() -> None:
 def test_dice_matches_monai(smooth: float, batch: bool, include_background: bool) -> None:
     logits, target = make_inputs(b=2, c=4, spatial=(6, 5))
     ours = build_loss("dice", smooth=smooth, batch=batch, include_background=include_background)
-    ref = MonaiDice(
-        include_background=include_background,
-        to_onehot_y=True,
-        softmax=True,
-        smooth_nr=smooth,
-        smooth_dr=smooth,
-        batch=batch,
+    ref = monai_value(
+        MonaiDice, logits, target, smooth, include_background=include_background, batch=batch
     )
-    assert ours(logits, target).item() == pytest.approx(
-        ref(logits, target.unsqueeze(1)).item(), rel=1e-9, abs=1e-12
-    )
+    assert ours(logits, target).item() == pytest.approx(ref, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize(("w_dice", "w_ce"), [(1.0, 1.0), (0.7, 0.3), (0.0, 1.0)])
 def test_dice_ce_matches_monai(w_dice: float, w_ce: float) -> None:
     logits, target = make_inputs(b=2, c=3, spatial=(4, 3, 5))  # 3D
     ours = build_loss("dice_ce", w_dice=w_dice, w_ce=w_ce, smooth=1e-5)
-    ref = MonaiDiceCE(
+    ref = monai_value(
+        MonaiDiceCE,
+        logits,
+        target,
+        1e-5,
         include_background=True,
-        to_onehot_y=True,
-        softmax=True,
         batch=True,
-        smooth_nr=1e-5,
-        smooth_dr=1e-5,
         lambda_dice=w_dice,
         lambda_ce=w_ce,
     )
-    assert ours(logits, target).item() == pytest.approx(
-        ref(logits, target.unsqueeze(1)).item(), rel=1e-9
-    )
+    assert ours(logits, target).item() == pytest.approx(ref, rel=1e-9)
 
 
 def test_dice_ce_is_weighted_sum() -> None:

@@ -132,6 +132,15 @@ def test_unknown_parameter_is_named(name: str) -> None:
         ("caml", {"confidence": "image"}, "confidence='image'.*'batch', 'pixel'"),
         ("caml", {"r": 0}, "r=0"),
         ("dice_pp", {"gamma": 0.5}, "gamma=0.5"),
+        ("topk", {"k": 0}, "k=0"),
+        ("topk_thr", {"t": 1.5}, "t=1.5"),
+        ("balance", {"switch": "epoch"}, "switch='epoch'"),
+        ("dice_surgery", {"n": 0}, "n=0"),
+        ("dice_surgery", {"scale": -1}, "scale=-1"),
+        ("tversky", {"alpha": 0.0, "beta": 0.0}, "alpha=0, beta=0"),
+        ("tversky_surgery", {"alpha": 0.0, "beta": 0.0}, "alpha=0, beta=0"),
+        ("focal_tversky", {"smooth": -1.0}, "smooth=-1.0"),
+        ("dice_ce_surgery", {"include_background": 1}, "include_background=1"),
     ],
 )
 def test_bad_parameter_value(name: str, params: dict, match: str) -> None:
@@ -152,6 +161,22 @@ def test_bad_inputs(logits: torch.Tensor, target: torch.Tensor, match: str) -> N
         build_loss("dice")(logits, target)
 
 
+BINARY_ONLY = [n for n in ALL if LOSSES.get(n).max_classes == 2]  # type: ignore[attr-defined]
+
+
+def test_binary_only_losses_are_the_documented_ones() -> None:
+    # docs/losses.md "Binary-only losses": the papers give no multi-class form
+    expected = ["balance", "dice_ce_surgery", "dice_surgery", "inter_cbl", "tversky_surgery"]
+    assert expected == BINARY_ONLY
+
+
+@pytest.mark.parametrize("name", BINARY_ONLY)
+def test_binary_only_losses_reject_multiclass(name: str) -> None:
+    logits, target = make_inputs(c=3)
+    with pytest.raises(ValueError, match="C=3 is not supported; allowed C: 2"):
+        build_loss(name)(logits, target)
+
+
 def test_weight_list_length_checked_at_forward() -> None:
     logits, target = make_inputs(c=3)
     with pytest.raises(ValueError, match="weights has 2 entries.*3 classes"):
@@ -170,3 +195,36 @@ def test_registration_sets_name_and_repr_lists_signature(name: str) -> None:
     assert list(getattr(loss, "_params", {})) == params
     for p in params:
         assert f"{p}=" in repr(loss)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("dice", ["smooth", "batch", "include_background"]),
+        ("focal_tversky", ["alpha", "beta", "gamma", "smooth", "batch", "include_background"]),
+        (
+            "dice_focal",
+            ["w_dice", "w_focal", "gamma", "alpha", "smooth", "batch", "include_background"],
+        ),
+        ("log_dice_ce", ["w_dice", "w_ce", "smooth", "batch", "include_background"]),
+        ("unified_focal", ["lam", "delta", "gamma", "smooth", "batch"]),
+        (
+            "dice_ce_surgery",
+            ["w_dice", "w_ce", "n", "scale", "smooth", "batch", "include_background", "surgery_on"],
+        ),
+    ],
+)
+def test_forwarded_family_options_are_in_the_signature(name: str, params: list[str]) -> None:
+    # The overlap options are declared once (RegionLoss, _SurgeryLoss) and forwarded as
+    # ``**options``; the signature the registry reads lists them in place, with their defaults,
+    # and passing one by name reaches the family constructor.
+    import inspect
+
+    sig = inspect.signature(LOSSES.get(name))
+    assert list(sig.parameters) == params
+    assert sig.parameters["smooth"].default == 1e-5
+    loss = build_loss(name, smooth=0.5, batch=False)
+    assert (loss.smooth, loss.batch) == (0.5, False)
+    assert "smooth=0.5, batch=False" in repr(loss)
+    # an instance is inspected as a callable (forward), not as its constructor
+    assert "smooth" not in inspect.signature(loss).parameters

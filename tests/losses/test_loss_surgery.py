@@ -89,15 +89,5 @@ def test_surgery_value_is_base_and_gradient_replaces_softmax_backward(name, base
     torch.testing.assert_close(grad[:, 0], -g_fg, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", ["dice_surgery", "tversky_surgery", "dice_ce_surgery"])
-def test_surgery_rejects_multiclass(name: str) -> None:
-    logits, target = make_inputs(c=3)
-    with pytest.raises(ValueError, match="C=3 is not supported; allowed C: 2"):
-        build_loss(name)(logits, target)
-
-
-def test_surgery_parameters_checked() -> None:
-    with pytest.raises(ValueError, match="n=0"):
-        build_loss("dice_surgery", n=0)
-    with pytest.raises(ValueError, match="scale=-1"):
-        build_loss("dice_surgery", scale=-1)
+# C != 2 and bad parameter values: test_loss_generic (test_binary_only_losses_reject_multiclass,
+# test_bad_parameter_value).

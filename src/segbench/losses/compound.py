@@ -11,6 +11,7 @@ class axis and it has no log-Dice or combo variant; the tests compare ``dice_ce`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -23,6 +24,17 @@ _COMPOUND_SPEC = {
     **_REGION_SPEC,
     "reduction": "Dice: counts summed over batch+pixels (batch=True) or per image; pixel term: mean over all pixels",
 }
+
+
+def _log_dice_spec(formula: str, paper: str, notes: str = "") -> dict[str, str]:
+    """Spec of a log-Dice compound: its formula and paper, the log-Dice absent-class rule in notes."""
+    rule = "log-Dice " + LOG_DICE_ABSENT
+    return {
+        **_COMPOUND_SPEC,
+        "formula": formula,
+        "paper": paper,
+        "notes": f"{notes}; {rule}" if notes else rule,
+    }
 
 
 class _RegionPlusPixel(RegionLoss):
@@ -38,11 +50,9 @@ class _RegionPlusPixel(RegionLoss):
         names: tuple[str, str],
         gamma: float = 2.0,
         alpha: float | Sequence[float] | None = None,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
+        **options: Any,
     ) -> None:
-        super().__init__(smooth, batch, include_background)
+        super().__init__(**options)
         self.w_region = check_number(names[0], w_region, low=0.0)
         self.w_pixel = check_number(names[1], w_pixel, low=0.0)
         if self.focal:
@@ -82,22 +92,8 @@ class DiceCELoss(_RegionPlusPixel):
         "notes": "paper 000 tables: w_dice=0.7, w_ce=0.3; paper 003: balancing weight 0.1 (Sec. 4.1)",
     }
 
-    def __init__(
-        self,
-        w_dice: float = 1.0,
-        w_ce: float = 1.0,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(
-            w_dice,
-            w_ce,
-            ("w_dice", "w_ce"),
-            smooth=smooth,
-            batch=batch,
-            include_background=include_background,
-        )
+    def __init__(self, w_dice: float = 1.0, w_ce: float = 1.0, **options: Any) -> None:
+        super().__init__(w_dice, w_ce, ("w_dice", "w_ce"), **options)
 
 
 @LOSSES.register("log_dice_ce")
@@ -112,12 +108,11 @@ class LogDiceCELoss(DiceCELoss):
     """
 
     log_region = True
-    spec = {
-        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
-        "paper": "003 LogDiceCE (Eq. 2)",
-        **_COMPOUND_SPEC,
-        "notes": "paper 003: balancing weight 0.1 (Sec. 4.1); log-Dice " + LOG_DICE_ABSENT,
-    }
+    spec = _log_dice_spec(
+        "w_dice (-(1/C) sum_{c present} log Dice_c) + w_ce L_CE",
+        "003 LogDiceCE (Eq. 2)",
+        "paper 003: balancing weight 0.1 (Sec. 4.1)",
+    )
 
 
 @LOSSES.register("dice_focal")
@@ -139,13 +134,9 @@ class DiceFocalLoss(_RegionPlusPixel):
         w_focal: float = 1.0,
         gamma: float = 2.0,
         alpha: float | Sequence[float] | None = None,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            w_dice, w_focal, ("w_dice", "w_focal"), gamma, alpha, smooth, batch, include_background
-        )
+        super().__init__(w_dice, w_focal, ("w_dice", "w_focal"), gamma, alpha, **options)
 
 
 @LOSSES.register("log_dice_focal")
@@ -158,12 +149,9 @@ class LogDiceFocalLoss(DiceFocalLoss):
     """
 
     log_region = True
-    spec = {
-        "formula": "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal",
-        "paper": "003 LogDiceFL",
-        **_COMPOUND_SPEC,
-        "notes": "log-Dice " + LOG_DICE_ABSENT,
-    }
+    spec = _log_dice_spec(
+        "w_dice (-(1/C) sum_{c present} log Dice_c) + w_focal L_focal", "003 LogDiceFL"
+    )
 
 
 @LOSSES.register("combo")
@@ -188,15 +176,8 @@ class ComboLoss(RegionLoss):
         "notes": "mBCE one-vs-rest on softmax, mean over pixels and classes",
     }
 
-    def __init__(
-        self,
-        alpha: float = 0.5,
-        beta: float = 0.5,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5, **options: Any) -> None:
+        super().__init__(**options)
         self.alpha = check_number("alpha", alpha, 0.0, 1.0)
         self.beta = check_number("beta", beta, 0.0, 1.0)
 
@@ -246,7 +227,7 @@ class AsymmetricUnifiedFocalLoss(RegionLoss):
         smooth: float = DEFAULT_SMOOTH,
         batch: bool = True,
     ) -> None:
-        super().__init__(smooth, batch, True)
+        super().__init__(smooth=smooth, batch=batch, include_background=True)
         self.lam = check_number("lam", lam, 0.0, 1.0)
         self.delta = check_number("delta", delta, 0.0, 1.0)
         self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=True)
@@ -287,15 +268,9 @@ class DiceMarginalL1ACELoss(RegionLoss):
     }
 
     def __init__(
-        self,
-        bins: int = 20,
-        w_dice: float = 1.0,
-        w_ace: float = 1.0,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
+        self, bins: int = 20, w_dice: float = 1.0, w_ace: float = 1.0, **options: Any
     ) -> None:
-        super().__init__(smooth, batch, include_background)
+        super().__init__(**options)
         self.bins = check_int("bins", bins, low=1)
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ace = check_number("w_ace", w_ace, low=0.0)

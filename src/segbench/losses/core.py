@@ -3,7 +3,11 @@
 
 Every loss is an :class:`SegLoss` subclass registered with ``@LOSSES.register("name")``, which
 sets its ``name``; the parameters it accepts are those of its constructor's signature (also what
-``repr`` shows, recorded by :class:`SegLoss` at construction). It holds configuration only; the math lives in
+``repr`` shows, recorded by :class:`SegLoss` at construction). Options shared by a family (the
+``smooth`` / ``batch`` / ``include_background`` of every overlap loss) are declared once, as
+keyword-only parameters of the family's base constructor; a subclass constructor ending in
+``**options`` forwards them, and its signature (:func:`constructor_signature`) lists them in place
+of ``**options``, so the registry, ``repr`` and docs/losses.md still see every parameter. It holds configuration only; the math lives in
 :mod:`segbench.losses.functional`. ``forward(logits, target)`` validates shapes once and calls
 ``compute(logits, target)`` with float32 (or float64) logits and int64 targets.
 
@@ -47,6 +51,19 @@ def list_losses() -> list[str]:
     return LOSSES.names()
 
 
+class _ClassSignature:
+    """``cls.__signature__`` of a loss class: its :func:`constructor_signature`.
+
+    Read by :func:`inspect.signature` (hence by the registry). Defined for the class only: on an
+    instance the attribute is absent, so inspecting a loss object still describes its call.
+    """
+
+    def __get__(self, obj: object, owner: type) -> inspect.Signature:
+        if obj is not None:
+            raise AttributeError("__signature__")
+        return owner._signature  # type: ignore[attr-defined, no-any-return]
+
+
 class SegLoss(nn.Module):
     """Base class: ``forward(logits [B, C, *spatial], target [B, *spatial]) -> scalar``.
 
@@ -62,11 +79,15 @@ class SegLoss(nn.Module):
     name: ClassVar[str] = ""  # set by LOSSES.register
     min_classes: ClassVar[int] = 1
     max_classes: ClassVar[int | None] = None
+    _signature: ClassVar[inspect.Signature] = inspect.Signature()
+    __signature__ = _ClassSignature()  # what inspect.signature(cls) returns
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]
+            init = cls.__dict__["__init__"]
+            cls._signature = constructor_signature(init, inspect.signature(cls.__mro__[1]))
+            cls.__init__ = _recording(init, cls._signature)  # type: ignore[method-assign]
 
     def __init__(self) -> None:  # no parameters (not nn.Module's ``*args, **kwargs``)
         super().__init__()
@@ -83,19 +104,34 @@ class SegLoss(nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
 
-def _recording(init: Callable[..., None]) -> Callable[..., None]:
-    """Wrap ``init`` so the outermost constructor call records its bound arguments."""
-    sig = inspect.signature(init)
+def constructor_signature(init: Callable[..., None], base: inspect.Signature) -> inspect.Signature:
+    """The user parameters of the constructor ``init`` (without ``self``).
+
+    A trailing ``**options`` stands for the keyword-only parameters of the base class's
+    constructor signature ``base`` (those ``init`` does not name itself): they are listed after
+    ``init``'s positional-or-keyword parameters and before its own keyword-only ones, so the
+    family options are declared once and every member's signature still shows them.
+    """
+    own = list(inspect.signature(init).parameters.values())[1:]
+    if not own or own[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        return inspect.Signature(own)
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    named = {p.name for p in own}
+    inherited = [p for p in base.parameters.values() if p.kind is kw_only and p.name not in named]
+    positional = [p for p in own[:-1] if p.kind is not kw_only]
+    keywords = [p for p in own[:-1] if p.kind is kw_only]
+    return inspect.Signature(positional + inherited + keywords)
+
+
+def _recording(init: Callable[..., None], sig: inspect.Signature) -> Callable[..., None]:
+    """Wrap ``init`` so the outermost constructor call records its arguments bound to ``sig``."""
 
     @functools.wraps(init)
     def wrapper(self: SegLoss, *args: Any, **kwargs: Any) -> None:
-        outermost = "_params" not in self.__dict__
-        if outermost:
-            bound = sig.bind(self, *args, **kwargs)
+        if "_params" not in self.__dict__:  # outermost call
+            bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop(next(iter(sig.parameters)))  # self
-            self.__dict__["_params"] = arguments
+            self.__dict__["_params"] = dict(bound.arguments)
         init(self, *args, **kwargs)
 
     return wrapper

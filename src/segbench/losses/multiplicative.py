@@ -16,11 +16,13 @@ mean of the TRUE-CLASS probability, ``p_bar = (1/N) sum_i p_{i, y_i}`` (the quan
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from . import functional as Fn
 from .core import LOSSES, check_choice, check_number
-from .region import _REGION_SPEC, DEFAULT_SMOOTH, RegionLoss
+from .region import _REGION_SPEC, RegionLoss
 
 
 class _DiceAndCE(RegionLoss):
@@ -87,15 +89,8 @@ class ConfidenceAdaptiveMultiplicativeLoss(_DiceAndCE):
         "notes": "D = 1 - L_Dice detached; p_bar differentiated; 1-p_bar, L_CE clamped at EPS",
     }
 
-    def __init__(
-        self,
-        confidence: str = "batch",
-        r: float | None = None,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
+    def __init__(self, confidence: str = "batch", r: float | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self.confidence = check_choice("confidence", confidence, ["batch", "pixel"])
         self.r = None if r is None else check_number("r", r, low=0.0, low_open=True)
 

@@ -13,9 +13,15 @@ Shared options (same names everywhere):
     batch: True (default) sums the counts over the batch and all pixels (paper 000, Eq. 3);
         False computes one ratio per image and class, then averages.
     include_background: True (default; docs/CONVENTIONS.md) averages over all C classes.
+
+They are keyword-only parameters of :class:`RegionLoss`, written once; a member's constructor
+takes its own parameters and forwards ``**options`` (its signature lists them, see
+:func:`.core.constructor_signature`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -35,7 +41,7 @@ class RegionLoss(SegLoss):
     """Common configuration of the overlap losses (``smooth``, ``batch``, ``include_background``)."""
 
     def __init__(
-        self, smooth: float = DEFAULT_SMOOTH, batch: bool = True, include_background: bool = True
+        self, *, smooth: float = DEFAULT_SMOOTH, batch: bool = True, include_background: bool = True
     ) -> None:
         super().__init__()
         self.smooth = check_number("smooth", smooth, low=0.0)
@@ -54,6 +60,27 @@ class RegionLoss(SegLoss):
     def dice_loss(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
         """``1 - mean_c Dice_c`` of the soft counts (paper 000, Eq. 3-4), this loss's options."""
         return 1.0 - self.mean(Fn.dice_index(tp, fp, fn, self.smooth))
+
+    def tversky_loss(
+        self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, alpha: float, beta: float
+    ) -> torch.Tensor:
+        """``1 - mean_c TI_c`` of the soft counts (Salehi et al. 2017), this loss's options."""
+        return 1.0 - self.mean(Fn.tversky_index(tp, fp, fn, alpha, beta, self.smooth))
+
+
+def check_tversky_weights(alpha: float, beta: float) -> tuple[float, float]:
+    """The FP / FN weights of a Tversky index, each >= 0 and not both 0.
+
+    Raises:
+        ValueError: a negative or non-numeric weight, or ``alpha = beta = 0`` (the index is then
+            identically 1: a constant loss with no gradient).
+    """
+    a, b = check_number("alpha", alpha, low=0.0), check_number("beta", beta, low=0.0)
+    if a == 0.0 and b == 0.0:
+        raise ValueError(
+            "parameters alpha=0, beta=0 are not allowed: at least one Tversky weight must be > 0"
+        )
+    return a, b
 
 
 @LOSSES.register("dice")
@@ -160,24 +187,16 @@ class TverskyLoss(RegionLoss):
         **_REGION_SPEC,
     }
 
-    def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
-        self.alpha = check_number("alpha", alpha, low=0.0)
-        self.beta = check_number("beta", beta, low=0.0)
+    def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
+        super().__init__(**options)
+        self.alpha, self.beta = check_tversky_weights(alpha, beta)
 
     def index(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         tp, fp, fn = self.counts(logits, target)
         return Fn.tversky_index(tp, fp, fn, self.alpha, self.beta, self.smooth)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return 1.0 - self.mean(self.index(logits, target))
+        return self.tversky_loss(*self.counts(logits, target), self.alpha, self.beta)
 
 
 @LOSSES.register("focal_tversky")
@@ -197,15 +216,9 @@ class FocalTverskyLoss(TverskyLoss):
     }
 
     def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        gamma: float = 0.75,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
+        self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, **options: Any
     ) -> None:
-        super().__init__(alpha, beta, smooth, batch, include_background)
+        super().__init__(alpha, beta, **options)
         self.gamma = check_number("gamma", gamma, low=0.0, low_open=True)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -232,14 +245,8 @@ class DicePlusPlusLoss(RegionLoss):
         **_REGION_SPEC,
     }
 
-    def __init__(
-        self,
-        gamma: float = 2.0,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = True,
-    ) -> None:
-        super().__init__(smooth, batch, include_background)
+    def __init__(self, gamma: float = 2.0, **options: Any) -> None:
+        super().__init__(**options)
         self.gamma = check_number("gamma", gamma, low=1.0)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

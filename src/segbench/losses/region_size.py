@@ -2,7 +2,10 @@
 
 * ``rce``  = CE + lam * R(y_hat, p_hat)          (Eq. 7)
 * ``rfl``  = focal + lam * R(y_hat, p_hat)       (Eq. 7 with FL in place of CE, Table 2 "RFL")
-* ``dbce`` = CE + lam * DB, DB = sum_k log(p_hat_k + y_hat_k)   (the Dice bias term of Eq. 2)
+* ``dbce`` = CE + lam * DB, DB = sum_k log(p_hat_k + y_hat_k)   (the Dice bias term of Eq. 2);
+  ``include_background=False`` sums over the foreground classes only: for two classes this is
+  App. B's binary form ``DB1 = log(p_hat_1 + y_hat_1)`` (Eq. B.3), the region-size term of the
+  foreground-only Dice ("Dice1") that Table 3 uses on Retinal Lesions (l. 760-763)
 
 with ``R = L1 = sum_k |y_hat_k - p_hat_k|`` or ``R = KL(y_hat || p_hat) = sum_k y_hat_k
 log(y_hat_k / p_hat_k)`` (Table 1). ``p_hat_k`` is the mean over the image of the TEMPERATURE
@@ -16,6 +19,8 @@ is the mean over all pixels of the batch. Hand-written: no library has these pen
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -40,7 +45,9 @@ def penalty(p_hat: torch.Tensor, y_hat: torch.Tensor, kind: str) -> torch.Tensor
 
 
 class _RegionSize(SegLoss):
-    def __init__(self, lam: float, tau: float, batch: bool) -> None:
+    """``lam``, ``tau`` and the family option ``batch`` (keyword-only, forwarded as ``**options``)."""
+
+    def __init__(self, lam: float, tau: float, *, batch: bool = False) -> None:
         super().__init__()
         self.lam = check_number("lam", lam, low=0.0)
         self.tau = check_number("tau", tau, low=0.0, low_open=True)
@@ -74,10 +81,10 @@ class RegionCrossEntropyLoss(_RegionSize):
     focal = False
 
     def __init__(
-        self, penalty: str = "l1", lam: float | None = None, tau: float = 10.0, batch: bool = False
+        self, penalty: str = "l1", lam: float | None = None, tau: float = 10.0, **options: Any
     ) -> None:
         kind = check_choice("penalty", penalty, ["l1", "kl"])
-        super().__init__(DEFAULT_LAM[kind] if lam is None else lam, tau, batch)
+        super().__init__(DEFAULT_LAM[kind] if lam is None else lam, tau, **options)
         self.penalty = kind
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -108,37 +115,74 @@ class RegionFocalLoss(RegionCrossEntropyLoss):
         penalty: str = "l1",
         lam: float | None = None,
         tau: float = 10.0,
-        batch: bool = False,
+        *,
         gamma: float = 2.0,
+        **options: Any,
     ) -> None:
-        super().__init__(penalty, lam, tau, batch)
+        super().__init__(penalty, lam, tau, **options)
         self.gamma = check_number("gamma", gamma, low=0.0)
 
     def pixel_term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return Fn.pixel_focal(logits, target, self.gamma).mean()
 
 
+def dice_bias(
+    p_hat: torch.Tensor, y_hat: torch.Tensor, include_background: bool = True
+) -> torch.Tensor:
+    """Region-size bias of the log-Dice per row, ``[B]`` (paper 003, Eq. 2 and App. B, Eq. B.3).
+
+    ``DB = sum_k log(p_hat_k + y_hat_k)`` over all K classes (Eq. 2, the multi-region Dice), or
+    over the foreground classes ``k >= 1`` without background: for two classes
+    ``DB1 = log(p_hat_1 + y_hat_1)`` (Eq. B.3), the term of the foreground-only binary Dice with
+    ``-log Dice1 = DF1 + DB1`` up to an additive constant (Eq. B.1). Arguments clamped at ``EPS``.
+    """
+    if not include_background:
+        p_hat, y_hat = p_hat[..., 1:], y_hat[..., 1:]
+    return (p_hat + y_hat).clamp_min(Fn.EPS).log().sum(-1)
+
+
 @LOSSES.register("dbce")
 class DiceBiasCrossEntropyLoss(_RegionSize):
-    """DBCE ``= CE + lam * sum_k log(p_hat_k + y_hat_k)`` (paper 003: CE + the Dice bias term DB of Eq. 2).
+    """DBCE ``= CE + lam * DB`` (paper 003: CE + the Dice bias term DB of Eq. 2, Sec. 4.2.3).
+
+    ``DB = sum_k log(p_hat_k + y_hat_k)`` over all classes, or over the foreground classes with
+    ``include_background=False``. The latter, for two classes, is App. B's binary form
+    ``DB1 = log(p_hat_1 + y_hat_1)`` (Eq. B.3), which Table 3 uses on Retinal Lesions: "Dice1 is
+    implemented for all the Dice related losses for the binary setting on this dataset, and
+    DiceBias here refers to region-size bias for the binary Dice (details can be found in
+    Appendix B)" (l. 760-763). With C > 2 it is the region-size term of the foreground-only
+    multi-region log-Dice ``-sum_{k>=1} log Dice_k`` (Eq. 2 restricted to ``k >= 1``).
 
     Args:
         lam: weight of DB (default 0.01; the paper reports a sharp drop for lam >= 0.1, Sec. 4.2.3).
         tau: temperature of the softmax for ``p_hat`` (default 1: DB as it appears inside the
             log-Dice of Eq. 2; set 10 to use App. C's estimate).
         batch: proportions over the whole batch instead of per image (default False).
+        include_background: class 0 in DB (default True, Eq. 2); False: foreground classes only
+            (Eq. B.3 for C = 2).
+    Raises:
+        ValueError: lam < 0, tau <= 0, a non-bool flag.
     """
 
     spec = {
-        "formula": "CE + lam sum_k log(p_hat_k + y_hat_k)",
-        "paper": "003 Eq. 2 (DB) + CE",
+        "formula": "CE + lam sum_k log(p_hat_k + y_hat_k); C=2, no background: CE + lam log(p_hat_1 + y_hat_1)",
+        "paper": "003 Eq. 2 (DB) + CE; App. B Eq. B.3 (binary DB1, Table 3)",
         **_SIZE_SPEC,
+        "background": "included unless include_background=False (DB over k >= 1; CE over all classes)",
     }
 
-    def __init__(self, lam: float = 0.01, tau: float = 1.0, batch: bool = False) -> None:
-        super().__init__(lam, tau, batch)
+    def __init__(
+        self,
+        lam: float = 0.01,
+        tau: float = 1.0,
+        *,
+        include_background: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__(lam, tau, **options)
+        self.include_background = check_bool("include_background", include_background)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         p_hat, y_hat = self.proportions(logits, target)
-        db = (p_hat + y_hat).clamp_min(Fn.EPS).log().sum(-1)
+        db = dice_bias(p_hat, y_hat, self.include_background)
         return Fn.pixel_ce(logits, target).mean() + self.lam * db.mean()

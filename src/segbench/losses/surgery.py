@@ -26,7 +26,7 @@ import torch
 
 from . import functional as Fn
 from .core import LOSSES, check_choice, check_int, check_number
-from .region import DEFAULT_SMOOTH, RegionLoss
+from .region import DEFAULT_SMOOTH, RegionLoss, check_tversky_weights
 
 
 def surgery_weight(
@@ -66,13 +66,14 @@ class _SurgeryLoss(RegionLoss):
 
     def __init__(
         self,
+        *,
         n: int | None = 20,
         scale: float = 0.25,
         smooth: float = DEFAULT_SMOOTH,
         batch: bool = True,
         include_background: bool = False,
     ) -> None:
-        super().__init__(smooth, batch, include_background)
+        super().__init__(smooth=smooth, batch=batch, include_background=include_background)
         self.n = None if n is None else check_int("n", n, low=1)
         self.scale = check_number("scale", scale, low=0.0, low_open=True)
 
@@ -140,25 +141,14 @@ class TverskySurgeryLoss(_SurgeryLoss):
         **_SURGERY_SPEC,
     }
 
-    def __init__(
-        self,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        n: int | None = 20,
-        scale: float = 0.25,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = False,
-    ) -> None:
-        super().__init__(n, scale, smooth, batch, include_background)
-        self.alpha = check_number("alpha", alpha, low=0.0)
-        self.beta = check_number("beta", beta, low=0.0)
+    def __init__(self, alpha: float = 0.3, beta: float = 0.7, **options: Any) -> None:
+        super().__init__(**options)
+        self.alpha, self.beta = check_tversky_weights(alpha, beta)
 
     def base_value(
         self, probs: torch.Tensor, onehot: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
-        tp, fp, fn = Fn.soft_counts(probs, onehot, self.batch)
-        return 1.0 - self.mean(Fn.tversky_index(tp, fp, fn, self.alpha, self.beta, self.smooth))
+        return self.tversky_loss(*Fn.soft_counts(probs, onehot, self.batch), self.alpha, self.beta)
 
 
 @LOSSES.register("dice_ce_surgery")
@@ -199,17 +189,9 @@ class DiceCESurgeryLoss(DiceSurgeryLoss):
     }
 
     def __init__(
-        self,
-        w_dice: float = 1.0,
-        w_ce: float = 1.0,
-        n: int | None = 20,
-        scale: float = 0.25,
-        smooth: float = DEFAULT_SMOOTH,
-        batch: bool = True,
-        include_background: bool = False,
-        surgery_on: str = "all",
+        self, w_dice: float = 1.0, w_ce: float = 1.0, *, surgery_on: str = "all", **options: Any
     ) -> None:
-        super().__init__(n, scale, smooth, batch, include_background)
+        super().__init__(**options)
         self.w_dice = check_number("w_dice", w_dice, low=0.0)
         self.w_ce = check_number("w_ce", w_ce, low=0.0)
         self.surgery_on = check_choice("surgery_on", surgery_on, ["all", "dice"])
