@@ -69,11 +69,7 @@ def miou_vs_fraction(
         aspect=1.1,
     )
     grid.set(xscale="log", xlabel="training fraction", ylabel=f"m{metric.upper()} (%)")
-    for ax in grid.axes.flat:
-        ticks = sorted(runs["fraction_f"].unique())
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
-        ax.minorticks_off()
+    _set_ticks(grid.axes.flat, runs["fraction_f"].unique(), log=False)
     save_figure(grid.figure, path)
 
 
@@ -287,7 +283,150 @@ def score_violins(
     save_figure(grid.figure, path)
 
 
-# ------------------------------------------------------------------------------ lambda ablation
+# ------------------------------------------------------------ parameter sweeps (lambda, alpha)
+
+
+def _set_ticks(axes: Iterable[plt.Axes], ticks: Sequence[float], log: bool) -> None:
+    """Every axis gets the swept values as its x ticks (``{:g}`` labels), log-scaled when
+    ``log`` (one call for the fraction, lambda and alpha figures)."""
+    ticks = sorted(ticks)
+    for ax in axes:
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+
+
+def _swept_cells(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Runs of the (dataset, model, fraction, family) cells with two or more swept values (a
+    family run at one value in some cell, e.g. a main-table loss on another model, is no
+    curve there)."""
+    keys = ["dataset", "model", "fraction", "family"]
+    n = runs.groupby(keys)[column].transform("nunique")
+    return runs[n >= 2]
+
+
+LINESTYLES = ("-", "-.", ":", (0, (5, 1)))
+"""Line style per training fraction (largest first) in the sweep figures."""
+
+
+def sweep_figure(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    path: str | Path,
+    sweep: str = "lambda",
+    metric: str = "iou",
+    scale: float = 100.0,
+    reference: Sequence[str] = (),
+) -> None:
+    """Metric against a swept loss parameter (paper 003 Fig. 3: lambda; paper 004 Fig. 3:
+    alpha), mean ± sd over the completed runs at each value.
+
+    Layout as the papers: one panel per dataset (columns; one row per model that has a
+    sweep), one solid line per loss family (:func:`segbench.reporting.sweeps.parameter_sweeps`
+    ``label``), a line style per training fraction when there are several, and, for a sweep
+    with references (:attr:`segbench.reporting.sweeps.Sweep.reference`), one dashed horizontal
+    line per loss of ``reference`` at its mean in the panel ("the dashed lines represent the
+    DSC performance of the other loss functions", paper 004 Fig. 3). Placeholder when nothing
+    sweeps or none of the sweep's runs completed.
+
+    Args:
+        tidy: the tidy table.
+        sweeps: :func:`segbench.reporting.sweeps.parameter_sweeps` for ``sweep`` (the workflow
+            passes :func:`~segbench.reporting.sweeps.sweeps_from_runs` of the runs).
+        sweep: a :data:`segbench.reporting.sweeps.SWEEPS` name.
+        metric: run-level metric (``iou`` / ``dice`` mean the class means).
+        scale: factor of overlap metrics (100 = percent).
+        reference: loss keys drawn as dashed lines (ignored for a sweep without references).
+    """
+    from segbench.reporting.sweeps import get_sweep
+
+    sw = get_sweep(sweep)
+    col = sw.column
+    info = metric_info(metric)
+    done = completed_runs(tidy)
+    runs = done.merge(sweeps, on="loss", how="inner") if not sweeps.empty else done.iloc[:0]
+    runs = _swept_cells(runs, col) if not runs.empty else runs
+    title = f"{sweep.capitalize()} ablation"
+    if runs.empty:
+        placeholder_figure(
+            path,
+            title,
+            f"no loss family of this study has completed runs at two or more values of its "
+            f"{sweep} parameter ({', '.join(sorted(sw.params))}), so there is no curve to draw",
+        )
+        return
+    factor = info.scale(scale)
+    runs = runs.assign(value=runs[info.name].astype(float) * factor)
+    refs = done[done["loss"].isin(list(reference) if sw.reference else [])]
+    refs = refs.assign(value=refs[info.name].astype(float) * factor)
+    datasets = sorted(runs["dataset"].unique())
+    models = sorted(runs["model"].unique())
+    fractions = fraction_order(runs["fraction"])
+    labels = list(dict.fromkeys(sweeps.sort_values(["label", col])["label"]))
+    colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
+    ref_losses = ordered(refs["loss"].unique(), reference)
+    ref_colors = dict(
+        zip(ref_losses, sns.color_palette("Set2", max(len(ref_losses), 1)), strict=False)
+    )
+    fig, axes = plt.subplots(
+        len(models),
+        len(datasets),
+        figsize=(3.6 * len(datasets) + 1.8, 3.0 * len(models)),
+        squeeze=False,
+    )
+    handles: dict[str, Any] = {}
+    for r, model in enumerate(models):
+        for c, ds in enumerate(datasets):
+            ax = axes[r][c]
+            cell = runs[(runs["dataset"] == ds) & (runs["model"] == model)]
+            for fi, frac in enumerate(fractions):
+                for label in labels:
+                    sub = cell[(cell["fraction"] == frac) & (cell["label"] == label)]
+                    if sub.empty:
+                        continue
+                    g = sub.groupby(col)["value"]
+                    mean, sd = g.mean(), g.std(ddof=1).fillna(0.0)
+                    name = label if len(fractions) == 1 else f"{label}, f={frac}"
+                    handles[name] = ax.errorbar(
+                        mean.index.to_numpy(float),
+                        mean.to_numpy(),
+                        yerr=sd.to_numpy(),
+                        color=colors[label],
+                        ls=LINESTYLES[fi % len(LINESTYLES)],
+                        marker="o",
+                        ms=4,
+                        lw=1.4,
+                        capsize=2,
+                        label=name,
+                    )
+            cref = refs[(refs["dataset"] == ds) & (refs["model"] == model)]
+            for loss in ref_losses:
+                for frac in fractions:
+                    vals = cref[(cref["loss"] == loss) & (cref["fraction"] == frac)]["value"]
+                    if vals.empty:
+                        continue
+                    name = loss if len(fractions) == 1 else f"{loss}, f={frac}"
+                    handles[name] = ax.axhline(
+                        float(vals.mean()), color=ref_colors[loss], ls="--", lw=1.0, label=name
+                    )
+            ax.set_title(ds if len(models) == 1 else f"{ds} | {model}", fontsize=9)
+            ax.set_xlabel(sw.xlabel)
+            unit = " (%)" if info.percent and scale == 100 else ""
+            ax.set_ylabel(f"{info.label}{unit}" if c == 0 else "")
+            ax.tick_params(labelsize=7)
+    _set_ticks(axes.flat, runs[col].unique(), sw.log_x)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def lambda_ablation(
@@ -297,49 +436,109 @@ def lambda_ablation(
     metric: str = "iou",
     scale: float = 100.0,
 ) -> None:
-    """Metric against ``lam`` per loss family (paper 003 Fig. 3); mean ± sd over runs.
+    """Metric against lambda per loss family (paper 003 Fig. 3: RCE-L1, RCE-KL, DiceCE,
+    LogDiceCE, DBCE on Retinal Lesions, Kvasir and Liver): :func:`sweep_figure` of the
+    ``lambda`` sweep; ``sweeps`` is :func:`segbench.reporting.sweeps.lambda_sweeps`."""
+    sweep_figure(tidy, sweeps, path, "lambda", metric, scale)
 
-    ``sweeps`` is :func:`segbench.reporting.sweeps.lambda_sweeps` (the workflow passes
-    :func:`~segbench.reporting.sweeps.sweeps_from_runs` of the runs' ``run.json``).
 
-    One panel per (dataset, model); line style = training fraction. Placeholder when the
-    study sweeps no ``lam`` or none of the sweep's runs completed.
+def alpha_ablation(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    path: str | Path,
+    metric: str = "dice",
+    scale: float = 100.0,
+    reference: Sequence[str] = (),
+) -> None:
+    """DSC against the Balance loss weight alpha (paper 004 Fig. 3, Eq. 13: BL = alpha
+    Intra-CBL + (1 - alpha) Inter-CBL, alpha in [0.1, 0.9] on CVC-ClinicDB, KiTS19 tumour and
+    NIH pancreas), the other losses as dashed lines: :func:`sweep_figure` of the ``alpha``
+    sweep."""
+    sweep_figure(tidy, sweeps, path, "alpha", metric, scale, reference)
+
+
+# ------------------------------------------------------------------------- training curves
+
+OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+
+
+def optimizer_label(training: Mapping[str, Any]) -> str:
+    """``SGD + Nesterov momentum`` / ``Adam`` from a run's resolved ``training`` section."""
+    opt = str(training.get("optimizer", ""))
+    label = OPTIMIZER_LABELS.get(opt, opt)
+    if opt == "sgd" and training.get("nesterov"):
+        label += " + Nesterov momentum"
+    return label
+
+
+def training_curves(
+    histories: pd.DataFrame,
+    path: str | Path,
+    loss_order: Sequence[str] | None = None,
+    scale: float = 100.0,
+) -> None:
+    """Training curves per optimiser (paper 002 Fig. 5, App. D: "Training curves with
+    SGD+Nesterov Momentum and Adam optimizers for a dice loss training and a model with the
+    same hyperparameters trained with our dice surgery training objective").
+
+    One column per (dataset, optimiser), in the paper's order (SGD, then Adam); top row the
+    training loss, bottom row the validation mIoU (``history.csv`` ``val_miou``, epochs without
+    a validation skipped), one line per loss (mean over the runs of the cell, band = min..max).
+
+    Args:
+        histories: ``history.csv`` rows with ``dataset, loss, optimizer, run`` added
+            (:func:`segbench.reporting.runs` leaves history reading to the figure script;
+            ``optimizer`` is :func:`optimizer_label` of the run's training section).
+        loss_order: losses first in this order (config order), others after.
     """
-    info = metric_info(metric)
-    runs = completed_runs(tidy).merge(sweeps, on="loss", how="inner")
-    if sweeps.empty or runs.empty:
-        placeholder_figure(
-            path,
-            "Lambda ablation",
-            "no loss family of this study has runs at two or more values of its `lam` "
-            "parameter (RCE / RFL / DBCE), so there is no lambda curve to draw",
-        )
+    title = "Training curves"
+    if histories.empty or "epoch" not in histories:
+        placeholder_figure(path, title, "no training history in the runs")
         return
-    runs["value"] = runs[info.name].astype(float) * info.scale(scale)
-    grid = sns.relplot(
-        data=runs,
-        x="lam",
-        y="value",
-        hue="family",
-        style="fraction",
-        col="dataset",
-        row="model",
-        kind="line",
-        markers=True,
-        errorbar="sd",
-        err_style="bars",
-        facet_kws={"sharey": False},
-        height=3.0,
-        aspect=1.2,
+    order = {"SGD": 0, "Adam": 1}
+    cells = sorted(
+        {
+            (str(d), str(o))
+            for d, o in zip(histories["dataset"], histories["optimizer"], strict=True)
+        },
+        key=lambda c: (c[0], order.get(c[1].split(" ")[0], 2), c[1]),
     )
-    unit = " (%)" if info.percent and scale == 100 else ""
-    grid.set(xscale="log", xlabel="λ (lam)", ylabel=f"{info.label}{unit}")
-    for ax in grid.axes.flat:
-        ticks = sorted(runs["lam"].unique())
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
-        ax.minorticks_off()
-    save_figure(grid.figure, path)
+    losses = ordered(sorted(histories["loss"].astype(str).unique()), loss_order)
+    colors = dict(zip(losses, sns.color_palette("tab10", len(losses)), strict=True))
+    rows = (
+        ("train_loss", "training loss", 1.0),
+        ("val_miou", "validation mIoU" + (" (%)" if scale == 100 else ""), scale),
+    )
+    fig, axes = plt.subplots(2, len(cells), figsize=(3.6 * len(cells) + 1.6, 5.6), squeeze=False)
+    handles: dict[str, Any] = {}
+    for c, (ds, opt) in enumerate(cells):
+        cell = histories[(histories["dataset"] == ds) & (histories["optimizer"] == opt)]
+        for r, (column, ylabel, factor) in enumerate(rows):
+            ax = axes[r][c]
+            for loss in losses:
+                sub = cell[cell["loss"] == loss].dropna(subset=[column])
+                if sub.empty:
+                    continue
+                g = sub.groupby("epoch")[column]
+                x = g.mean().index.to_numpy(float)
+                (line,) = ax.plot(x, g.mean().to_numpy() * factor, color=colors[loss], lw=1.3)
+                if sub["run"].nunique() > 1:
+                    ax.fill_between(
+                        x, g.min().to_numpy() * factor, g.max().to_numpy() * factor,
+                        color=colors[loss], alpha=0.2, lw=0,
+                    )  # fmt: skip
+                handles.setdefault(loss, line)
+            if r == 0:
+                ax.set_title(f"{ds}\n{opt}", fontsize=9)
+            ax.set_xlabel("epoch" if r == 1 else "")
+            ax.set_ylabel(ylabel if c == 0 else "")
+            ax.tick_params(labelsize=7)
+    fig.legend(
+        list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
+        fontsize=8, frameon=False,
+    )  # fmt: skip
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # -------------------------------------------------------------------- critical-difference diagram
