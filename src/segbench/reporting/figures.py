@@ -471,6 +471,40 @@ def optimizer_label(training: Mapping[str, Any]) -> str:
     return label
 
 
+def load_histories(
+    run_jsons: Sequence[str | Path], histories: Sequence[str | Path]
+) -> pd.DataFrame:
+    """The ``history.csv`` of each completed run with its identity and optimiser.
+
+    Args:
+        run_jsons / histories: the runs' ``run.json`` and ``history.csv``, in the same order.
+
+    Returns:
+        the history rows with ``dataset, model, loss, fraction, seed, fold`` (``run.json``
+        ``run``), ``optimizer`` (:func:`optimizer_label` of ``config.training``) and ``run``
+        (the run's position); diverged runs are left out, as in every figure.
+
+    Raises:
+        ValueError: the two lists differ in length, or a ``run.json`` is not valid.
+    """
+    from segbench.rundir import read_run_json
+
+    if len(run_jsons) != len(histories):
+        raise ValueError(f"{len(run_jsons)} run.json files but {len(histories)} history.csv files")
+    frames = []
+    for i, (rj, hist) in enumerate(zip(run_jsons, histories, strict=True)):
+        record = read_run_json(rj, require=("run", "config", "result"))
+        if record["result"].get("status") != "completed":
+            continue
+        h = pd.read_csv(hist)
+        for k, v in record["run"].items():
+            h[k] = v
+        h["optimizer"] = optimizer_label(record["config"].get("training", {}))
+        h["run"] = i
+        frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def training_curves(
     histories: pd.DataFrame,
     path: str | Path,
@@ -486,9 +520,8 @@ def training_curves(
     a validation skipped), one line per loss (mean over the runs of the cell, band = min..max).
 
     Args:
-        histories: ``history.csv`` rows with ``dataset, loss, optimizer, run`` added
-            (:func:`segbench.reporting.runs` leaves history reading to the figure script;
-            ``optimizer`` is :func:`optimizer_label` of the run's training section).
+        histories: :func:`load_histories` (``history.csv`` rows with ``dataset, loss,
+            optimizer, run``).
         loss_order: losses first in this order (config order), others after.
     """
     title = "Training curves"
