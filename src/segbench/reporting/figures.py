@@ -311,6 +311,51 @@ LINESTYLES = ("-", "-.", ":", (0, (5, 1)))
 """Line style per training fraction (largest first) in the sweep figures."""
 
 
+def sweep_curves(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    sweep: str = "lambda",
+    metric: str = "iou",
+    scale: float = 100.0,
+) -> pd.DataFrame:
+    """The points of a sweep figure: mean and sd of the metric over the completed runs of each
+    (dataset, model, fraction, family, value), cells with one value left out.
+
+    Returns:
+        ``dataset, model, fraction, family, label, <Sweep.column>, mean, sd, n`` (``sd`` with
+        ddof 1, 0 for a single run; values scaled by ``scale`` for overlap metrics).
+    """
+    from segbench.reporting.sweeps import get_sweep
+
+    col = get_sweep(sweep).column
+    info = metric_info(metric)
+    cols = ["dataset", "model", "fraction", "family", "label", col, "mean", "sd", "n"]
+    if sweeps.empty:
+        return pd.DataFrame(columns=cols)
+    runs = completed_runs(tidy).merge(sweeps, on="loss", how="inner")
+    runs = _swept_cells(runs, col)
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    runs = runs.assign(value=runs[info.name].astype(float) * info.scale(scale))
+    g = runs.groupby(["dataset", "model", "fraction", "family", "label", col], sort=True)["value"]
+    out = g.agg(mean="mean", sd="std", n="count").reset_index()
+    out["sd"] = out["sd"].fillna(0.0)
+    return out[cols]
+
+
+def sweep_references(
+    tidy: pd.DataFrame, reference: Sequence[str], metric: str = "iou", scale: float = 100.0
+) -> pd.DataFrame:
+    """The dashed lines of a sweep figure: the mean metric of each ``reference`` loss over its
+    completed runs per (dataset, model, fraction): ``dataset, model, fraction, loss, mean, n``."""
+    info = metric_info(metric)
+    done = completed_runs(tidy)
+    refs = done[done["loss"].isin(list(reference))]
+    refs = refs.assign(value=refs[info.name].astype(float) * info.scale(scale))
+    g = refs.groupby(["dataset", "model", "fraction", "loss"], sort=True)["value"]
+    return g.agg(mean="mean", n="count").reset_index()
+
+
 def sweep_figure(
     tidy: pd.DataFrame,
     sweeps: pd.DataFrame,
@@ -321,15 +366,15 @@ def sweep_figure(
     reference: Sequence[str] = (),
 ) -> None:
     """Metric against a swept loss parameter (paper 003 Fig. 3: lambda; paper 004 Fig. 3:
-    alpha), mean ± sd over the completed runs at each value.
+    alpha): the points of :func:`sweep_curves` with sd bars.
 
     Layout as the papers: one panel per dataset (columns; one row per model that has a
     sweep), one solid line per loss family (:func:`segbench.reporting.sweeps.parameter_sweeps`
     ``label``), a line style per training fraction when there are several, and, for a sweep
     with references (:attr:`segbench.reporting.sweeps.Sweep.reference`), one dashed horizontal
-    line per loss of ``reference`` at its mean in the panel ("the dashed lines represent the
-    DSC performance of the other loss functions", paper 004 Fig. 3). Placeholder when nothing
-    sweeps or none of the sweep's runs completed.
+    line per loss of ``reference`` at its mean in the panel (:func:`sweep_references`; "the
+    dashed lines represent the DSC performance of the other loss functions", paper 004 Fig. 3).
+    Placeholder when nothing sweeps or none of the sweep's runs completed.
 
     Args:
         tidy: the tidy table.
@@ -345,26 +390,20 @@ def sweep_figure(
     sw = get_sweep(sweep)
     col = sw.column
     info = metric_info(metric)
-    done = completed_runs(tidy)
-    runs = done.merge(sweeps, on="loss", how="inner") if not sweeps.empty else done.iloc[:0]
-    runs = _swept_cells(runs, col) if not runs.empty else runs
-    title = f"{sweep.capitalize()} ablation"
-    if runs.empty:
+    curves = sweep_curves(tidy, sweeps, sweep, metric, scale)
+    if curves.empty:
         placeholder_figure(
             path,
-            title,
+            f"{sweep.capitalize()} ablation",
             f"no loss family of this study has completed runs at two or more values of its "
             f"{sweep} parameter ({', '.join(sorted(sw.params))}), so there is no curve to draw",
         )
         return
-    factor = info.scale(scale)
-    runs = runs.assign(value=runs[info.name].astype(float) * factor)
-    refs = done[done["loss"].isin(list(reference) if sw.reference else [])]
-    refs = refs.assign(value=refs[info.name].astype(float) * factor)
-    datasets = sorted(runs["dataset"].unique())
-    models = sorted(runs["model"].unique())
-    fractions = fraction_order(runs["fraction"])
-    labels = list(dict.fromkeys(sweeps.sort_values(["label", col])["label"]))
+    refs = sweep_references(tidy, reference if sw.reference else (), metric, scale)
+    datasets = sorted(curves["dataset"].unique())
+    models = sorted(curves["model"].unique())
+    fractions = fraction_order(curves["fraction"])
+    labels = sorted(curves["label"].unique())
     colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
     ref_losses = ordered(refs["loss"].unique(), reference)
     ref_colors = dict(
@@ -376,47 +415,42 @@ def sweep_figure(
         figsize=(3.6 * len(datasets) + 1.8, 3.0 * len(models)),
         squeeze=False,
     )
+    unit = " (%)" if info.percent and scale == 100 else ""
     handles: dict[str, Any] = {}
     for r, model in enumerate(models):
         for c, ds in enumerate(datasets):
             ax = axes[r][c]
-            cell = runs[(runs["dataset"] == ds) & (runs["model"] == model)]
+            cell = curves[(curves["dataset"] == ds) & (curves["model"] == model)]
+            cref = refs[(refs["dataset"] == ds) & (refs["model"] == model)]
             for fi, frac in enumerate(fractions):
+                suffix = "" if len(fractions) == 1 else f", f={frac}"
                 for label in labels:
                     sub = cell[(cell["fraction"] == frac) & (cell["label"] == label)]
                     if sub.empty:
                         continue
-                    g = sub.groupby(col)["value"]
-                    mean, sd = g.mean(), g.std(ddof=1).fillna(0.0)
-                    name = label if len(fractions) == 1 else f"{label}, f={frac}"
-                    handles[name] = ax.errorbar(
-                        mean.index.to_numpy(float),
-                        mean.to_numpy(),
-                        yerr=sd.to_numpy(),
+                    handles[label + suffix] = ax.errorbar(
+                        sub[col].to_numpy(float),
+                        sub["mean"].to_numpy(float),
+                        yerr=sub["sd"].to_numpy(float),
                         color=colors[label],
                         ls=LINESTYLES[fi % len(LINESTYLES)],
                         marker="o",
                         ms=4,
                         lw=1.4,
                         capsize=2,
-                        label=name,
                     )
-            cref = refs[(refs["dataset"] == ds) & (refs["model"] == model)]
-            for loss in ref_losses:
-                for frac in fractions:
-                    vals = cref[(cref["loss"] == loss) & (cref["fraction"] == frac)]["value"]
-                    if vals.empty:
+                for loss in ref_losses:
+                    hit = cref[(cref["loss"] == loss) & (cref["fraction"] == frac)]
+                    if hit.empty:
                         continue
-                    name = loss if len(fractions) == 1 else f"{loss}, f={frac}"
-                    handles[name] = ax.axhline(
-                        float(vals.mean()), color=ref_colors[loss], ls="--", lw=1.0, label=name
+                    handles[loss + suffix] = ax.axhline(
+                        float(hit["mean"].iloc[0]), color=ref_colors[loss], ls="--", lw=1.0
                     )
             ax.set_title(ds if len(models) == 1 else f"{ds} | {model}", fontsize=9)
             ax.set_xlabel(sw.xlabel)
-            unit = " (%)" if info.percent and scale == 100 else ""
             ax.set_ylabel(f"{info.label}{unit}" if c == 0 else "")
             ax.tick_params(labelsize=7)
-    _set_ticks(axes.flat, runs[col].unique(), sw.log_x)
+    _set_ticks(axes.flat, curves[col].unique(), sw.log_x)
     fig.legend(
         list(handles.values()),
         list(handles),
