@@ -213,6 +213,8 @@ def test_histories_carry_identity_and_optimizer(tmp_path):
     h = load_histories(jsons, hists)
     assert len(h) == 7 * 10  # the diverged run is left out
     assert sorted(h["optimizer"].unique()) == ["Adam", "SGD + Nesterov momentum"]
+    assert sorted(h["loss"].unique()) == ["dice", "dice_surgery"]  # base losses of the keys
+    assert h["loss_key"].nunique() == 4
     assert optimizer_label({"optimizer": "sgd"}) == "SGD"
     with pytest.raises(ValueError, match="8 run.json files but 7 history.csv files"):
         load_histories(jsons, hists[:-1])

@@ -515,7 +515,8 @@ def load_histories(
 
     Returns:
         the history rows with ``dataset, model, loss, fraction, seed, fold`` (``run.json``
-        ``run``), ``optimizer`` (:func:`optimizer_label` of ``config.training``) and ``run``
+        ``run``; ``loss`` is the base loss of a derived key, the key itself is ``loss_key``),
+        ``optimizer`` (:func:`optimizer_label` of ``config.training``) and ``run``
         (the run's position); diverged runs are left out, as in every figure.
 
     Raises:
@@ -533,6 +534,10 @@ def load_histories(
         h = pd.read_csv(hist)
         for k, v in record["run"].items():
             h[k] = v
+        # a derived key ("dice~hp03", "dice~adam": the schema allows no "~" in loss keys)
+        # draws as its base loss, so one loss has one colour in every optimiser's panel
+        h["loss_key"] = h["loss"]
+        h["loss"] = str(h["loss"].iloc[0]).split("~", 1)[0] if len(h) else h["loss"]
         h["optimizer"] = optimizer_label(record["config"].get("training", {}))
         h["run"] = i
         frames.append(h)
