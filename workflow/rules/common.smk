@@ -96,7 +96,7 @@ def get_all_metrics(wildcards):
 from segbench.reporting import outputs as _outputs
 from segbench.reporting.pairs import pair_run_files as _pair_run_files
 from segbench.reporting.pairs import resolve_pair as _resolve_pair
-from segbench.reporting.sweeps import requests_lambda_figure as _requests_lambda_figure
+from segbench.reporting import sweeps as _sweeps
 
 REPORT = config["report"]
 
@@ -134,18 +134,39 @@ def get_qualitative_datasets():
 
 
 def get_lambda_runs():
-    """Runs of the lambda figure: every run outside a random search."""
+    """Runs of the sweep figures (lambda, alpha): every run outside a random search."""
     return [r for r in RUNS if r.loss not in SEARCH]
 
 
-def lambda_figure_requested():
-    """Some loss family of the study runs at >= 2 values of `lam` (paper 003 Fig. 3)."""
+def sweep_figure_requested(sweep):
+    """Some loss family runs at >= 2 values of the parameter of ``sweep`` (paper 003 / 004)."""
     used = sorted({r.loss for r in get_lambda_runs()})
-    return _requests_lambda_figure({k: config["losses"][k] for k in used})
+    return _sweeps.requests_sweep_figure({k: config["losses"][k] for k in used}, sweep)
 
 
 def get_lambda_inputs(wildcards):
     return {"tidy": TABLE_TIDY, "runs": run_paths(get_lambda_runs(), "run")}
+
+
+def get_sweep_reference(sweep):
+    """Losses drawn as dashed lines beside ``sweep`` (those sharing a grid block with it)."""
+    used = {r.loss for r in get_lambda_runs()}
+    return _sweeps.reference_losses(config.get("grid"), config["losses"], used, sweep)
+
+
+def run_optimizer(run):
+    """The optimiser ``run`` trains with (a search configuration may sample its own)."""
+    own = SEARCH[run.loss].training if run.loss in SEARCH else {}
+    return own.get("optimizer", config["training"]["optimizer"])
+
+
+def training_curves_requested():
+    """The study trains with two or more optimisers (paper 002 Fig. 5: SGD vs Adam)."""
+    return len({run_optimizer(r) for r in RUNS}) >= 2
+
+
+def get_history_inputs(wildcards):
+    return {"runs": run_paths(RUNS, "run"), "history": run_paths(RUNS, "history")}
 
 
 def get_report_outputs():
@@ -157,7 +178,9 @@ def get_report_outputs():
         *targets("published_table"),
         *targets("claims_table"),
         *targets("figures"),
-        *(targets("lambda_ablation") if lambda_figure_requested() else []),
+        *(targets("lambda_ablation") if sweep_figure_requested("lambda") else []),
+        *(targets("alpha_ablation") if sweep_figure_requested("alpha") else []),
+        *(targets("training_curves") if training_curves_requested() else []),
         *targets("reliability_diagrams"),
         *targets("score_violins"),
         *targets("qualitative", dataset=get_qualitative_datasets()),

@@ -184,6 +184,49 @@ rule lambda_ablation:
         "../../scripts/lambda_ablation.py"
 
 
+rule alpha_ablation:
+    input:
+        unpack(get_lambda_inputs),
+    output:
+        report_output("alpha_ablation"),
+    log:
+        "logs/alpha_ablation/alpha_ablation.log",
+    group:
+        "report"
+    conda:
+        ENV
+    resources:
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
+    params:
+        metric=config["report"]["metric"],
+        scale=config["report"]["scale"],
+        reference=get_sweep_reference("alpha"),
+    script:
+        "../../scripts/alpha_ablation.py"
+
+
+rule training_curves:
+    input:
+        unpack(get_history_inputs),
+    output:
+        report_output("training_curves"),
+    log:
+        "logs/training_curves/training_curves.log",
+    group:
+        "report"
+    conda:
+        ENV
+    resources:
+        mem_mb=retry_scaled(2000),
+        runtime=retry_scaled(10),
+    params:
+        losses=list(config["losses"]),
+        scale=config["report"]["scale"],
+    script:
+        "../../scripts/training_curves.py"
+
+
 rule reliability_diagrams:
     input:
         unpack(get_reliability_inputs),

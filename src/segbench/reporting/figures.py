@@ -69,11 +69,7 @@ def miou_vs_fraction(
         aspect=1.1,
     )
     grid.set(xscale="log", xlabel="training fraction", ylabel=f"m{metric.upper()} (%)")
-    for ax in grid.axes.flat:
-        ticks = sorted(runs["fraction_f"].unique())
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
-        ax.minorticks_off()
+    _set_ticks(grid.axes.flat, runs["fraction_f"].unique(), log=False)
     save_figure(grid.figure, path)
 
 
@@ -287,7 +283,184 @@ def score_violins(
     save_figure(grid.figure, path)
 
 
-# ------------------------------------------------------------------------------ lambda ablation
+# ------------------------------------------------------------ parameter sweeps (lambda, alpha)
+
+
+def _set_ticks(axes: Iterable[plt.Axes], ticks: Sequence[float], log: bool) -> None:
+    """Every axis gets the swept values as its x ticks (``{:g}`` labels), log-scaled when
+    ``log`` (one call for the fraction, lambda and alpha figures)."""
+    ticks = sorted(ticks)
+    for ax in axes:
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+
+
+def _swept_cells(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Runs of the (dataset, model, fraction, family) cells with two or more swept values (a
+    family run at one value in some cell, e.g. a main-table loss on another model, is no
+    curve there)."""
+    keys = ["dataset", "model", "fraction", "family"]
+    n = runs.groupby(keys)[column].transform("nunique")
+    return runs[n >= 2]
+
+
+LINESTYLES = ("-", "-.", ":", (0, (5, 1)))
+"""Line style per training fraction (largest first) in the sweep figures."""
+
+
+def sweep_curves(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    sweep: str = "lambda",
+    metric: str = "iou",
+    scale: float = 100.0,
+) -> pd.DataFrame:
+    """The points of a sweep figure: mean and sd of the metric over the completed runs of each
+    (dataset, model, fraction, family, value), cells with one value left out.
+
+    Returns:
+        ``dataset, model, fraction, family, label, <Sweep.column>, mean, sd, n`` (``sd`` with
+        ddof 1, 0 for a single run; values scaled by ``scale`` for overlap metrics).
+    """
+    from segbench.reporting.sweeps import get_sweep
+
+    col = get_sweep(sweep).column
+    info = metric_info(metric)
+    cols = ["dataset", "model", "fraction", "family", "label", col, "mean", "sd", "n"]
+    if sweeps.empty:
+        return pd.DataFrame(columns=cols)
+    runs = completed_runs(tidy).merge(sweeps, on="loss", how="inner")
+    runs = _swept_cells(runs, col)
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    runs = runs.assign(value=runs[info.name].astype(float) * info.scale(scale))
+    g = runs.groupby(["dataset", "model", "fraction", "family", "label", col], sort=True)["value"]
+    out = g.agg(mean="mean", sd="std", n="count").reset_index()
+    out["sd"] = out["sd"].fillna(0.0)
+    return out[cols]
+
+
+def sweep_references(
+    tidy: pd.DataFrame, reference: Sequence[str], metric: str = "iou", scale: float = 100.0
+) -> pd.DataFrame:
+    """The dashed lines of a sweep figure: the mean metric of each ``reference`` loss over its
+    completed runs per (dataset, model, fraction): ``dataset, model, fraction, loss, mean, n``."""
+    info = metric_info(metric)
+    done = completed_runs(tidy)
+    refs = done[done["loss"].isin(list(reference))]
+    refs = refs.assign(value=refs[info.name].astype(float) * info.scale(scale))
+    g = refs.groupby(["dataset", "model", "fraction", "loss"], sort=True)["value"]
+    return g.agg(mean="mean", n="count").reset_index()
+
+
+def sweep_figure(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    path: str | Path,
+    sweep: str = "lambda",
+    metric: str = "iou",
+    scale: float = 100.0,
+    reference: Sequence[str] = (),
+) -> None:
+    """Metric against a swept loss parameter (paper 003 Fig. 3: lambda; paper 004 Fig. 3:
+    alpha): the points of :func:`sweep_curves` with sd bars.
+
+    Layout as the papers: one panel per dataset (columns; one row per model that has a
+    sweep), one solid line per loss family (:func:`segbench.reporting.sweeps.parameter_sweeps`
+    ``label``), a line style per training fraction when there are several, and, for a sweep
+    with references (:attr:`segbench.reporting.sweeps.Sweep.reference`), one dashed horizontal
+    line per loss of ``reference`` at its mean in the panel (:func:`sweep_references`; "the
+    dashed lines represent the DSC performance of the other loss functions", paper 004 Fig. 3).
+    Placeholder when nothing sweeps or none of the sweep's runs completed.
+
+    Args:
+        tidy: the tidy table.
+        sweeps: :func:`segbench.reporting.sweeps.parameter_sweeps` for ``sweep`` (the workflow
+            passes :func:`~segbench.reporting.sweeps.sweeps_from_runs` of the runs).
+        sweep: a :data:`segbench.reporting.sweeps.SWEEPS` name.
+        metric: run-level metric (``iou`` / ``dice`` mean the class means).
+        scale: factor of overlap metrics (100 = percent).
+        reference: loss keys drawn as dashed lines (ignored for a sweep without references).
+    """
+    from segbench.reporting.sweeps import get_sweep
+
+    sw = get_sweep(sweep)
+    col = sw.column
+    info = metric_info(metric)
+    curves = sweep_curves(tidy, sweeps, sweep, metric, scale)
+    if curves.empty:
+        placeholder_figure(
+            path,
+            f"{sweep.capitalize()} ablation",
+            f"no loss family of this study has completed runs at two or more values of its "
+            f"{sweep} parameter ({', '.join(sorted(sw.params))}), so there is no curve to draw",
+        )
+        return
+    refs = sweep_references(tidy, reference if sw.reference else (), metric, scale)
+    datasets = sorted(curves["dataset"].unique())
+    models = sorted(curves["model"].unique())
+    fractions = fraction_order(curves["fraction"])
+    labels = sorted(curves["label"].unique())
+    colors = dict(zip(labels, sns.color_palette("tab10", len(labels)), strict=True))
+    ref_losses = ordered(refs["loss"].unique(), reference)
+    ref_colors = dict(
+        zip(ref_losses, sns.color_palette("Set2", max(len(ref_losses), 1)), strict=False)
+    )
+    fig, axes = plt.subplots(
+        len(models),
+        len(datasets),
+        figsize=(3.6 * len(datasets) + 1.8, 3.0 * len(models)),
+        squeeze=False,
+    )
+    unit = " (%)" if info.percent and scale == 100 else ""
+    handles: dict[str, Any] = {}
+    for r, model in enumerate(models):
+        for c, ds in enumerate(datasets):
+            ax = axes[r][c]
+            cell = curves[(curves["dataset"] == ds) & (curves["model"] == model)]
+            cref = refs[(refs["dataset"] == ds) & (refs["model"] == model)]
+            for fi, frac in enumerate(fractions):
+                suffix = "" if len(fractions) == 1 else f", f={frac}"
+                for label in labels:
+                    sub = cell[(cell["fraction"] == frac) & (cell["label"] == label)]
+                    if sub.empty:
+                        continue
+                    handles[label + suffix] = ax.errorbar(
+                        sub[col].to_numpy(float),
+                        sub["mean"].to_numpy(float),
+                        yerr=sub["sd"].to_numpy(float),
+                        color=colors[label],
+                        ls=LINESTYLES[fi % len(LINESTYLES)],
+                        marker="o",
+                        ms=4,
+                        lw=1.4,
+                        capsize=2,
+                    )
+                for loss in ref_losses:
+                    hit = cref[(cref["loss"] == loss) & (cref["fraction"] == frac)]
+                    if hit.empty:
+                        continue
+                    handles[loss + suffix] = ax.axhline(
+                        float(hit["mean"].iloc[0]), color=ref_colors[loss], ls="--", lw=1.0
+                    )
+            ax.set_title(ds if len(models) == 1 else f"{ds} | {model}", fontsize=9)
+            ax.set_xlabel(sw.xlabel)
+            ax.set_ylabel(f"{info.label}{unit}" if c == 0 else "")
+            ax.tick_params(labelsize=7)
+    _set_ticks(axes.flat, curves[col].unique(), sw.log_x)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def lambda_ablation(
@@ -297,49 +470,147 @@ def lambda_ablation(
     metric: str = "iou",
     scale: float = 100.0,
 ) -> None:
-    """Metric against ``lam`` per loss family (paper 003 Fig. 3); mean ± sd over runs.
+    """Metric against lambda per loss family (paper 003 Fig. 3: RCE-L1, RCE-KL, DiceCE,
+    LogDiceCE, DBCE on Retinal Lesions, Kvasir and Liver): :func:`sweep_figure` of the
+    ``lambda`` sweep; ``sweeps`` is :func:`segbench.reporting.sweeps.lambda_sweeps`."""
+    sweep_figure(tidy, sweeps, path, "lambda", metric, scale)
 
-    ``sweeps`` is :func:`segbench.reporting.sweeps.lambda_sweeps` (the workflow passes
-    :func:`~segbench.reporting.sweeps.sweeps_from_runs` of the runs' ``run.json``).
 
-    One panel per (dataset, model); line style = training fraction. Placeholder when the
-    study sweeps no ``lam`` or none of the sweep's runs completed.
+def alpha_ablation(
+    tidy: pd.DataFrame,
+    sweeps: pd.DataFrame,
+    path: str | Path,
+    metric: str = "dice",
+    scale: float = 100.0,
+    reference: Sequence[str] = (),
+) -> None:
+    """DSC against the Balance loss weight alpha (paper 004 Fig. 3, Eq. 13: BL = alpha
+    Intra-CBL + (1 - alpha) Inter-CBL, alpha in [0.1, 0.9] on CVC-ClinicDB, KiTS19 tumour and
+    NIH pancreas), the other losses as dashed lines: :func:`sweep_figure` of the ``alpha``
+    sweep."""
+    sweep_figure(tidy, sweeps, path, "alpha", metric, scale, reference)
+
+
+# ------------------------------------------------------------------------- training curves
+
+OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+
+
+def optimizer_label(training: Mapping[str, Any]) -> str:
+    """``SGD + Nesterov momentum`` / ``Adam`` from a run's resolved ``training`` section."""
+    opt = str(training.get("optimizer", ""))
+    label = OPTIMIZER_LABELS.get(opt, opt)
+    if opt == "sgd" and training.get("nesterov"):
+        label += " + Nesterov momentum"
+    return label
+
+
+def load_histories(
+    run_jsons: Sequence[str | Path], histories: Sequence[str | Path]
+) -> pd.DataFrame:
+    """The ``history.csv`` of each completed run with its identity and optimiser.
+
+    Args:
+        run_jsons / histories: the runs' ``run.json`` and ``history.csv``, in the same order.
+
+    Returns:
+        the history rows with ``dataset, model, loss, fraction, seed, fold`` (``run.json``
+        ``run``; ``loss`` is the base loss of a derived key, the key itself is ``loss_key``),
+        ``optimizer`` (:func:`optimizer_label` of ``config.training``) and ``run``
+        (the run's position); diverged runs are left out, as in every figure.
+
+    Raises:
+        ValueError: the two lists differ in length, or a ``run.json`` is not valid.
     """
-    info = metric_info(metric)
-    runs = completed_runs(tidy).merge(sweeps, on="loss", how="inner")
-    if sweeps.empty or runs.empty:
-        placeholder_figure(
-            path,
-            "Lambda ablation",
-            "no loss family of this study has runs at two or more values of its `lam` "
-            "parameter (RCE / RFL / DBCE), so there is no lambda curve to draw",
-        )
+    from segbench.rundir import read_run_json
+
+    if len(run_jsons) != len(histories):
+        raise ValueError(f"{len(run_jsons)} run.json files but {len(histories)} history.csv files")
+    frames = []
+    for i, (rj, hist) in enumerate(zip(run_jsons, histories, strict=True)):
+        record = read_run_json(rj, require=("run", "config", "result"))
+        if record["result"].get("status") != "completed":
+            continue
+        h = pd.read_csv(hist)
+        for k, v in record["run"].items():
+            h[k] = v
+        # a derived key ("dice~hp03", "dice~adam": the schema allows no "~" in loss keys)
+        # draws as its base loss, so one loss has one colour in every optimiser's panel
+        h["loss_key"] = h["loss"]
+        h["loss"] = str(h["loss"].iloc[0]).split("~", 1)[0] if len(h) else h["loss"]
+        h["optimizer"] = optimizer_label(record["config"].get("training", {}))
+        h["run"] = i
+        frames.append(h)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def training_curves(
+    histories: pd.DataFrame,
+    path: str | Path,
+    loss_order: Sequence[str] | None = None,
+    scale: float = 100.0,
+) -> None:
+    """Training curves per optimiser (paper 002 Fig. 5, App. D: "Training curves with
+    SGD+Nesterov Momentum and Adam optimizers for a dice loss training and a model with the
+    same hyperparameters trained with our dice surgery training objective").
+
+    One column per (dataset, optimiser), in the paper's order (SGD, then Adam); top row the
+    training loss, bottom row the validation mIoU (``history.csv`` ``val_miou``, epochs without
+    a validation skipped), one line per loss (mean over the runs of the cell, band = min..max).
+
+    Args:
+        histories: :func:`load_histories` (``history.csv`` rows with ``dataset, loss,
+            optimizer, run``).
+        loss_order: losses first in this order (config order), others after.
+    """
+    title = "Training curves"
+    if histories.empty or "epoch" not in histories:
+        placeholder_figure(path, title, "no training history in the runs")
         return
-    runs["value"] = runs[info.name].astype(float) * info.scale(scale)
-    grid = sns.relplot(
-        data=runs,
-        x="lam",
-        y="value",
-        hue="family",
-        style="fraction",
-        col="dataset",
-        row="model",
-        kind="line",
-        markers=True,
-        errorbar="sd",
-        err_style="bars",
-        facet_kws={"sharey": False},
-        height=3.0,
-        aspect=1.2,
+    order = {"SGD": 0, "Adam": 1}
+    cells = sorted(
+        {
+            (str(d), str(o))
+            for d, o in zip(histories["dataset"], histories["optimizer"], strict=True)
+        },
+        key=lambda c: (c[0], order.get(c[1].split(" ")[0], 2), c[1]),
     )
-    unit = " (%)" if info.percent and scale == 100 else ""
-    grid.set(xscale="log", xlabel="λ (lam)", ylabel=f"{info.label}{unit}")
-    for ax in grid.axes.flat:
-        ticks = sorted(runs["lam"].unique())
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{t:g}" for t in ticks])
-        ax.minorticks_off()
-    save_figure(grid.figure, path)
+    losses = ordered(sorted(histories["loss"].astype(str).unique()), loss_order)
+    colors = dict(zip(losses, sns.color_palette("tab10", len(losses)), strict=True))
+    rows = (
+        ("train_loss", "training loss", 1.0),
+        ("val_miou", "validation mIoU" + (" (%)" if scale == 100 else ""), scale),
+    )
+    fig, axes = plt.subplots(2, len(cells), figsize=(3.6 * len(cells) + 1.6, 5.6), squeeze=False)
+    handles: dict[str, Any] = {}
+    for c, (ds, opt) in enumerate(cells):
+        cell = histories[(histories["dataset"] == ds) & (histories["optimizer"] == opt)]
+        for r, (column, ylabel, factor) in enumerate(rows):
+            ax = axes[r][c]
+            for loss in losses:
+                sub = cell[cell["loss"] == loss].dropna(subset=[column])
+                if sub.empty:
+                    continue
+                g = sub.groupby("epoch")[column]
+                x = g.mean().index.to_numpy(float)
+                (line,) = ax.plot(x, g.mean().to_numpy() * factor, color=colors[loss], lw=1.3)
+                if sub["run"].nunique() > 1:
+                    ax.fill_between(
+                        x, g.min().to_numpy() * factor, g.max().to_numpy() * factor,
+                        color=colors[loss], alpha=0.2, lw=0,
+                    )  # fmt: skip
+                handles.setdefault(loss, line)
+            if r == 0:
+                ax.set_title(f"{ds}\n{opt}", fontsize=9)
+            ax.set_xlabel("epoch" if r == 1 else "")
+            ax.set_ylabel(ylabel if c == 0 else "")
+            ax.tick_params(labelsize=7)
+    fig.legend(
+        list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
+        fontsize=8, frameon=False,
+    )  # fmt: skip
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # -------------------------------------------------------------------- critical-difference diagram

@@ -118,6 +118,22 @@ _STATS = "Statistical tests"
 _PAPER = "Paper comparison"
 _FIGURES = "Figures"
 
+
+def _stats_tables(stem: str, key: str, subcategory: str, table: str) -> list[ReportOutput]:
+    """The csv + markdown pair of one ``stats_tables`` table: outputs ``{key}_csv`` /
+    ``{key}_md``, caption ``{key}.rst``."""
+    return _formats(
+        "stats_tables",
+        f"results/tables/{stem}",
+        CSV_MD,
+        key_prefix=f"{key}_",
+        caption=f"{key}.rst",
+        category=_STATS,
+        subcategory=subcategory,
+        labels={"table": table},
+    )
+
+
 OUTPUTS: tuple[ReportOutput, ...] = (
     ReportOutput(
         "aggregate",
@@ -164,36 +180,9 @@ OUTPUTS: tuple[ReportOutput, ...] = (
         labels={"dataset": "{dataset}", "table": "all metrics"},
         **_DATASET_TABLES,
     ),
-    *_formats(
-        "stats_tables",
-        "results/tables/summary",
-        CSV_MD,
-        key_prefix="summary_",
-        caption="summary.rst",
-        category=_STATS,
-        subcategory="Summary (mean, std, bootstrap CI)",
-        labels={"table": "summary"},
-    ),
-    *_formats(
-        "stats_tables",
-        "results/tables/paired_wilcoxon",
-        CSV_MD,
-        key_prefix="paired_",
-        caption="paired.rst",
-        category=_STATS,
-        subcategory="Paired tests (Wilcoxon + Holm)",
-        labels={"table": "paired tests"},
-    ),
-    *_formats(
-        "stats_tables",
-        "results/tables/friedman",
-        CSV_MD,
-        key_prefix="friedman_",
-        caption="friedman.rst",
-        category=_STATS,
-        subcategory="Ranking (Friedman + Nemenyi)",
-        labels={"table": "average ranks"},
-    ),
+    *_stats_tables("summary", "summary", "Summary (mean, std, bootstrap CI)", "summary"),
+    *_stats_tables("paired_wilcoxon", "paired", "Paired tests (Wilcoxon + Holm)", "paired tests"),
+    *_stats_tables("friedman", "friedman", "Ranking (Friedman + Nemenyi)", "average ranks"),
     ReportOutput(
         "stats_tables",
         "cd",
@@ -238,6 +227,24 @@ OUTPUTS: tuple[ReportOutput, ...] = (
         _FIGURES,
         "Lambda ablation",
         {"figure": "metric vs lambda"},
+    ),
+    ReportOutput(
+        "alpha_ablation",
+        None,
+        "results/figures/alpha_ablation.png",
+        "alpha_ablation.rst",
+        _FIGURES,
+        "Alpha ablation",
+        {"figure": "metric vs alpha"},
+    ),
+    ReportOutput(
+        "training_curves",
+        None,
+        "results/figures/training_curves.png",
+        "training_curves.rst",
+        _FIGURES,
+        "Training curves",
+        {"figure": "training curves per optimiser"},
     ),
     ReportOutput(
         "reliability_diagrams",
