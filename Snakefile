@@ -1,8 +1,30 @@
 # segbench: re-run published segmentation-loss studies end to end.
 # prepare dataset -> splits -> train -> evaluate -> aggregate -> tables + figures -> report
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from segbench.config import ConfigError, check_configfiles, check_device, check_registry
+
+
+def config_check(check, *args):
+    """Run a segbench config check; on failure print its message and stop (exit status 1)."""
+    try:
+        check(*args)
+    except ConfigError as err:
+        print(f"segbench config error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+# First of all, re-read the config files strictly: Snakemake's loader keeps the last of two
+# equal keys, runs YTE templates and takes a target written after --configfile for a config file.
+config_check(
+    check_configfiles, workflow.overwrite_configfiles or ["config/config.yaml"]
+)
 
 
 # The default study, unless a study is given with --configfile (a study replaces the default
@@ -13,6 +35,14 @@ if not workflow.overwrite_configfiles:
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+
+
+onstart:
+    # Jobs are about to run (not a dry run or a report): the registry ids exist, and when
+    # they run on this machine (no cluster submission), training.device: cuda finds a GPU.
+    config_check(check_registry, config)
+    if workflow.local_exec:
+        config_check(check_device, config)
 
 
 report: "workflow/report/workflow.rst"
