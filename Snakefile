@@ -8,17 +8,8 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from segbench.config import ConfigError, check_configfiles, check_device, check_registry
-
-
-def config_check(check, *args):
-    """Run a segbench config check; on failure print its message and stop (exit status 1)."""
-    try:
-        check(*args)
-    except ConfigError as err:
-        print(f"segbench config error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-
+from segbench.config import check_configfiles, check_device, check_registry
+from segbench.config import exit_on_error as config_check
 
 # First of all, re-read the config files strictly: Snakemake's loader keeps the last of two
 # equal keys, runs YTE templates and takes a target written after --configfile for a config file.

@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "check_registry",
     "check_study",
     "dataset_include_background",
+    "exit_on_error",
     "expand_runs",
     "load_schema",
     "load_study",
@@ -143,6 +144,18 @@ def check_configfiles(paths: list[str] | tuple[str, ...]) -> None:
         if not path.is_file():
             raise ConfigError(f"{path}: config file does not exist; {_TARGET_HINT}")
         load_yaml(path)
+
+
+def exit_on_error(check: Callable[..., None], *args: Any) -> None:
+    """``check(*args)``; on a :class:`ConfigError` print ``segbench config error: <message>``
+    to stderr and exit with status 1 (the Snakefile's checks: one line, no traceback)."""
+    import sys
+
+    try:
+        check(*args)
+    except ConfigError as err:
+        print(f"segbench config error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def check_device(config: dict[str, Any], where: str = "config") -> None:
