@@ -26,12 +26,12 @@ if not workflow.overwrite_configfiles:
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+config_check(check_registry, config)
 
 
 onstart:
-    # Jobs are about to run (not a dry run or a report): the registry ids exist, and when
-    # they run on this machine (no cluster submission), training.device: cuda finds a GPU.
-    config_check(check_registry, config)
+    # Jobs are about to run (not a dry run or a report); when they run on this machine (no
+    # cluster submission), training.device: cuda must find a GPU here.
     if workflow.local_exec:
         config_check(check_device, config)
 

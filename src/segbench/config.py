@@ -326,8 +326,9 @@ def check_registry(config: dict[str, Any], where: str = "config") -> None:
     to the working directory, as the workflow does).
 
     Not part of :func:`check_study`: the 3D study configs name registry entries that do not
-    exist yet and are meant to validate and dry-run. ``python -m segbench.config`` (``make
-    check-config``) runs it, and the workflow before its first job (``onstart``).
+    exist yet and are meant to validate (:func:`load_study`) as the fixed protocol of a
+    follow-up. ``python -m segbench.config`` (``make check-config``) runs it, and the Snakefile
+    right after the schema (the DAG would otherwise fail inside an input function).
 
     Raises:
         ConfigError: naming the dataset key, the missing id, the registry file and its ids.
