@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from segbench.paths import fmt_fraction
+from segbench.paths import RUN_DIR, fmt_fraction
 from segbench.runspec import Run, RunSpec, split_name
 from segbench.schema import (
     SCHEMA_PATH,
@@ -35,8 +35,12 @@ __all__ = [
     "Run",
     "RunSpec",
     "SearchConfig",
+    "check_configfiles",
+    "check_device",
+    "check_registry",
     "check_study",
     "dataset_include_background",
+    "exit_on_error",
     "expand_runs",
     "load_schema",
     "load_study",
@@ -48,18 +52,129 @@ __all__ = [
 _Validator = DefaultFillingValidator
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+"""What a study file may be called: a word after ``--configfile`` that ends otherwise is a
+target Snakemake has read as one more config file (``--configfile F TARGET``)."""
+
+_TARGET_HINT = (
+    "Snakemake reads every word after --configfile as a config file: end the list of config "
+    "files with '--' before any target (snakemake --configfile F -- TARGET)"
+)
+
+
+def _duplicate_key(node: yaml.Node, path: str, text_path: Path, seen: set[int]) -> None:
+    """Raise ConfigError at the first key given twice in one mapping of the composed YAML
+    ``node`` (PyYAML and Snakemake's loader keep the last one silently), naming the dotted key
+    and both lines. Merge keys (``<<``) are left to YAML: an explicit key overrides a merged
+    one by design."""
+    if id(node) in seen:  # an alias: already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            at = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key in lines:
+                raise ConfigError(
+                    f"{text_path}: duplicate key '{at}' at lines {lines[key]} and {line} "
+                    "(YAML would keep only the second silently); keep one of them"
+                )
+            if key is not None:
+                lines[key] = line
+            _duplicate_key(value_node, at, text_path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicate_key(item, f"{path}[{i}]", text_path, seen)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file; malformed YAML raises ConfigError naming the file and line."""
+    """Read a YAML (or JSON) config file strictly.
+
+    Raises:
+        ConfigError: naming the file and line for malformed YAML, the key and both lines for a
+            key given twice in one mapping, and the file for a top level that is not a mapping
+            or a YTE template (``__use_yte__: true``: its embedded Python would run while the
+            file is read; segbench studies are plain YAML).
+    """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
+    except (IsADirectoryError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not a readable text config file ({err})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _duplicate_key(node, "", path, set())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: malformed YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    if "__use_yte__" in data:
+        raise ConfigError(
+            f"{path}: __use_yte__: {data['__use_yte__']!r}: YTE templates are refused (Snakemake "
+            "would run their embedded Python while reading the file); write the study as plain "
+            "YAML"
+        )
     return data
+
+
+def check_configfiles(paths: list[str] | tuple[str, ...]) -> None:
+    """The workflow's first check (``Snakefile``): every config file Snakemake was given is a
+    ``.yaml`` / ``.yml`` / ``.json`` file that :func:`load_yaml` reads strictly (Snakemake's own
+    loader accepts duplicate keys and runs YTE templates).
+
+    Raises:
+        ConfigError: naming the file (and key and lines), with the ``--`` hint for a word that
+            is no config file.
+    """
+    for name in paths:
+        path = Path(name)
+        if path.suffix.lower() not in CONFIG_SUFFIXES:
+            raise ConfigError(
+                f"{path}: not a config file (a config file ends in "
+                f"{', '.join(CONFIG_SUFFIXES)}); {_TARGET_HINT}"
+            )
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file does not exist; {_TARGET_HINT}")
+        load_yaml(path)
+
+
+def exit_on_error(check: Callable[..., None], *args: Any) -> None:
+    """``check(*args)``; on a :class:`ConfigError` print ``segbench config error: <message>``
+    to stderr and exit with status 1 (the Snakefile's checks: one line, no traceback)."""
+    import sys
+
+    try:
+        check(*args)
+    except ConfigError as err:
+        print(f"segbench config error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def check_device(config: dict[str, Any], where: str = "config") -> None:
+    """``training.device: cuda`` needs a CUDA device on this machine (the workflow checks it
+    before the first job when jobs run locally; ``python -m segbench.config`` always).
+
+    Raises:
+        ConfigError: naming the key and what to use instead.
+    """
+    if config.get("training", {}).get("device") != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{where}: training.device: 'cuda', but torch {torch.__version__} finds no CUDA "
+            f"device on this machine (torch built for CUDA {torch.version.cuda}); use "
+            "device: auto (cuda when available, else cpu) or cpu, or run on a GPU machine"
+        )
 
 
 def validate_schema(config: dict[str, Any], where: str = "config") -> dict[str, Any]:
@@ -79,6 +194,9 @@ def validate_schema(config: dict[str, Any], where: str = "config") -> dict[str, 
 def check_study(config: dict[str, Any], where: str = "config") -> None:
     """Cross-checks the schema cannot express; raises ConfigError naming key and allowed values."""
     from segbench.data.synthetic import GENERATORS
+
+    _check_finite(config, "", where)
+    _check_fractions(config, where)
     from segbench.losses import LOSSES, build_loss
     from segbench.models import MODELS, check_input_size, input_divisor
 
@@ -138,6 +256,12 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                     f"{where}: datasets.{key}.generator: unknown synthetic generator {gen!r}; "
                     f"allowed: {', '.join(sorted(GENERATORS))}"
                 )
+            size = int(entry.get("size", 64))
+            if crop is not None and int(crop) > size:
+                raise ConfigError(
+                    f"{where}: training.crop = {crop} is larger than the {size}x{size} images "
+                    f"of dataset {key!r} (datasets.{key}.size); use crop <= {size} or null"
+                )
             n = int(entry.get("n", 40))
             if folds > n:
                 raise ConfigError(
@@ -152,6 +276,82 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                         f"defined: {', '.join(sorted(config[kind]))}"
                     )
     check_search(config, where)
+
+
+def _check_finite(node: Any, at: str, where: str) -> None:
+    """Every number of the study is finite: JSON Schema's bounds let ``.nan`` through
+    (``nan < 0`` is false) and ``.inf`` wherever there is no upper bound (``lr: .inf``)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(
+            f"{where}: {at or '<top level>'}: {node!r} is not a finite number (.nan / .inf "
+            "are not allowed)"
+        )
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _check_finite(value, f"{at}.{key}" if at else str(key), where)
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{at}[{i}]", where)
+
+
+def _check_fractions(config: dict[str, Any], where: str) -> None:
+    """No two fractions of one list share a run folder ``f{fmt_fraction(value)}``
+    (``[0.5, 0.5000001]`` -> both ``f0.5``: one run folder, half the runs)."""
+    lists = [("fractions", config["fractions"])]
+    lists += [
+        (f"datasets.{k}.fractions", e["fractions"])
+        for k, e in config["datasets"].items()
+        if "fractions" in e
+    ]
+    lists += [
+        (f"grid[{i}].fractions", b["fractions"])
+        for i, b in enumerate(config.get("grid") or [])
+        if "fractions" in b
+    ]
+    for at, values in lists:
+        folders: dict[str, Any] = {}
+        for value in values:
+            text = fmt_fraction(value)
+            if text in folders:
+                raise ConfigError(
+                    f"{where}: {at}: {folders[text]!r} and {value!r} are the same training "
+                    "fraction after formatting (one run folder "
+                    f"{RUN_DIR.replace('{fraction}', text)}); give each fraction once"
+                )
+            folders[text] = value
+
+
+def check_registry(config: dict[str, Any], where: str = "config") -> None:
+    """Every ``source: registry`` dataset names an entry of ``download.registry`` (read relative
+    to the working directory, as the workflow does).
+
+    Not part of :func:`check_study`: the 3D study configs name registry entries that do not
+    exist yet and are meant to validate (:func:`load_study`) as the fixed protocol of a
+    follow-up. ``python -m segbench.config`` (``make check-config``) runs it, and the Snakefile
+    right after the schema (the DAG would otherwise fail inside an input function).
+
+    Raises:
+        ConfigError: naming the dataset key, the missing id, the registry file and its ids.
+    """
+    keys = [k for k, e in config["datasets"].items() if e["source"] == "registry"]
+    if not keys:
+        return
+    from segbench.data.registry import RegistryError, load_registry
+
+    registry_path = config.get("download", {}).get("registry", "config/datasets.yaml")
+    try:
+        registry = load_registry(registry_path)
+    except RegistryError as err:
+        raise ConfigError(f"{where}: download.registry: {err}") from None
+    for key in keys:
+        rid = config["datasets"][key].get("registry_id", key)
+        try:
+            registry[rid]
+        except RegistryError as err:
+            field = f"datasets.{key}" + (
+                ".registry_id" if "registry_id" in config["datasets"][key] else ""
+            )
+            raise ConfigError(f"{where}: {field}: {err}") from None
 
 
 def dataset_fractions(config: dict[str, Any], dataset: str) -> list[str]:
@@ -604,18 +804,31 @@ def shrink_study(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m segbench.config STUDY.yaml ...``: check study files the way the workflow does,
-    naming the file and line of malformed YAML (Snakemake's own message for a ``--configfile``
-    it cannot parse names neither). Exit status 1 on the first bad file."""
+    """``python -m segbench.config [--no-device-check] STUDY.yaml ...`` (``make check-config``):
+    check study files the way the workflow does, naming the file and line of malformed YAML and
+    of duplicate keys (Snakemake's own message for a ``--configfile`` it cannot parse names
+    neither, and its loader keeps the last of two equal keys). Also checks that
+    ``training.device: cuda`` finds a CUDA device here (``--no-device-check`` on a cluster
+    login node that submits the jobs). Exit status 1 on the first bad file."""
     import sys
 
-    paths = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else list(argv)
+    device_check = "--no-device-check" not in args
+    paths = [a for a in args if a != "--no-device-check"]
     if not paths:
-        print("usage: python -m segbench.config STUDY.yaml [...]", file=sys.stderr)
+        print(
+            "usage: python -m segbench.config [--no-device-check] STUDY.yaml [...]",
+            file=sys.stderr,
+        )
         return 2
     for path in paths:
         try:
-            runs = expand_runs(load_study(path))
+            check_configfiles([path])
+            config = load_study(path)
+            check_registry(config, str(path))
+            if device_check:
+                check_device(config, str(path))
+            runs = expand_runs(config)
         except ConfigError as err:
             print(f"segbench config error: {err}", file=sys.stderr)
             return 1

@@ -100,6 +100,25 @@ def check_config(cfg: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def check_crop(crop: int | None, shape: tuple[int, ...], dataset: str) -> None:
+    """``training.crop`` fits the images of ``dataset`` (``shape`` = ``(..., H, W)``).
+
+    A crop larger than the image side was once skipped without a word (the whole image was
+    trained on, or a smaller crop than asked for); the training job now refuses it.
+
+    Raises:
+        ValueError: naming the crop, the image size and the dataset.
+    """
+    if crop is None:
+        return
+    h, w = int(shape[-2]), int(shape[-1])
+    if int(crop) > h or int(crop) > w:
+        raise ValueError(
+            f"training.crop = {crop} is larger than the {h}x{w} images of dataset {dataset!r}; "
+            f"use crop <= {min(h, w)} or null (no crop)"
+        )
+
+
 def crop_flip(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -121,18 +140,14 @@ def crop_flip(
         ox = torch.randint(0, w - cw + 1, (b,), generator=gen).tolist()
         x = torch.stack([x[i, :, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
         y = torch.stack([y[i, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
-    if hflip:
+    for on, dim in ((hflip, -1), (vflip, -2)):  # horizontal: the last axis; vertical: rows
+        if not on:
+            continue
         flip = torch.rand(b, generator=gen) < 0.5
         if bool(flip.any()):
             f = flip.to(x.device)
-            x = torch.where(f[:, None, None, None], x.flip(-1), x)
-            y = torch.where(f[:, None, None], y.flip(-1), y)
-    if vflip:
-        flip = torch.rand(b, generator=gen) < 0.5
-        if bool(flip.any()):
-            f = flip.to(x.device)
-            x = torch.where(f[:, None, None, None], x.flip(-2), x)
-            y = torch.where(f[:, None, None], y.flip(-2), y)
+            x = torch.where(f[:, None, None, None], x.flip(dim), x)
+            y = torch.where(f[:, None, None], y.flip(dim), y)
     return x, y
 
 

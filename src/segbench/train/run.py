@@ -38,7 +38,7 @@ from segbench.runspec import split_name
 from segbench.splits import get_fold, load_splits
 from segbench.train.augment import apply as apply_augment
 from segbench.train.augment import check_config as check_augment
-from segbench.train.augment import crop_flip
+from segbench.train.augment import check_crop, crop_flip
 from segbench.train.checkpoint import (
     CHECKPOINT,
     rng_state,
@@ -106,6 +106,7 @@ class TrainingRun:
         if data is None:
             data = load_prepared(prepared_npz)
         self.data = data
+        check_crop(tcfg["crop"], data.images.shape, spec.dataset)  # before any work on it
         splits = load_splits(splits_json)
         self.ids = ids = get_fold(splits, spec.fold, spec.fraction)
         idx = {k: data.indices(v) for k, v in ids.items()}
