@@ -24,7 +24,9 @@ from segbench.config import (
 from segbench.config import dataset_include_background as dataset_include_background
 from segbench.config import run_spec as build_run_spec
 from segbench.paths import alternation
+from segbench.rundir import RunFolderError
 from segbench.runspec import RUN_KEYS
+from segbench.splits import SplitError
 
 
 def prepare_config(config: dict[str, Any]) -> list[Run]:
@@ -100,7 +102,9 @@ def cached_search_configs(config: dict[str, Any]) -> dict[str, SearchConfig]:
 
 @contextlib.contextmanager
 def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
-    """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
+    """Log to the rule's log file (and stderr); record a traceback there before re-raising,
+    except for a damaged run folder or split file (RunFolderError, SplitError): their one line
+    (which names the file and the recovery), then exit 1."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         # append: a retried, requeued or resumed job keeps the earlier attempts' lines
@@ -114,6 +118,9 @@ def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
     logger = logging.getLogger("segbench")
     try:
         yield logger
+    except (RunFolderError, SplitError) as err:  # a damaged input: its one line, no traceback
+        logger.error("error: %s", " ".join(str(err).split()))
+        raise SystemExit(1) from None
     except BaseException:
         logger.error("job failed:\n%s", traceback.format_exc())
         raise
