@@ -154,20 +154,20 @@ def _spec(
 
 
 def engine(spec: RunSpec, npz: Path, splits: Path, tmp: Path) -> float:
-    """img/s of the second training epoch as the engine logs it (history.csv ``seconds``: the
+    """img/s of the second training epoch as the engine logs it (timings.csv ``seconds``: the
     step loop only, without model build, warm-up/compilation, validation or test prediction)."""
     out = tmp / f"run_{time.time_ns()}"
     train_run(spec, npz, splits, out)
-    seconds = float((out / "history.csv").read_text().splitlines()[2].split(",")[4])
+    seconds = float((out / "timings.csv").read_text().splitlines()[2].split(",")[1])
     return spec.training["steps_per_epoch"] * spec.training["batch_size"] / seconds
 
 
 def concurrent(specs: list[RunSpec], npz: Path, splits: Path, tmp: Path) -> float:
     """Aggregate img/s of K runs stepped together (their ``pack_mode``), second epoch's step
-    loop (run 0's history row spans the joint loop of all K runs)."""
+    loop (run 0's timings row spans the joint loop of all K runs)."""
     outs = [tmp / f"conc_{time.time_ns()}_{k}" for k in range(len(specs))]
     train_pack(specs, npz, splits, outs)
-    seconds = float((outs[0] / "history.csv").read_text().splitlines()[2].split(",")[4])
+    seconds = float((outs[0] / "timings.csv").read_text().splitlines()[2].split(",")[1])
     t = specs[0].training
     return len(specs) * t["steps_per_epoch"] * t["batch_size"] / seconds
 

@@ -42,7 +42,14 @@ import pandas as pd
 from segbench import faults
 from segbench.data.io import PreparedDataset, load_prepared
 from segbench.io_utils import atomic_open, atomic_write_text
-from segbench.rundir import read_run_json
+from segbench.rundir import (
+    CHECKSUMMED,
+    RunFolderError,
+    read_run_json,
+    recovery,
+    science_result,
+    verify_outputs,
+)
 from segbench.schema import resolve_section
 
 OVERLAP = ("iou", "dice")
@@ -52,8 +59,37 @@ CALIBRATION = ("nll", "brier", "ece", "mce")
 
 
 def load_probs(path: str | Path) -> tuple[np.ndarray, list[str]]:
-    with np.load(path, allow_pickle=False) as z:
-        return z["probs"].astype(np.float32), [str(i) for i in z["ids"]]
+    """A run's ``probs.npz``: test probabilities ``[N, C, *spatial]`` (float32) and image ids.
+
+    Raises:
+        RunFolderError: naming the path and the recovery, when the file is not a readable
+            ``.npz`` with ``probs`` (``[N, C, ...]``) and ``ids`` (``N`` of them).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not {"probs", "ids"} <= set(z.files):
+                raise RunFolderError(
+                    f"{path}: not a run's probs.npz (arrays {sorted(z.files)}, needs "
+                    f"'probs' and 'ids'); {recovery(path.parent)}"
+                )
+            probs, ids = z["probs"].astype(np.float32), [str(i) for i in z["ids"]]
+    except RunFolderError:
+        raise
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: does not exist; {recovery(path.parent)}") from None
+    except (OSError, ValueError, EOFError, KeyError) as err:  # zip, header or pickle refusals
+        reason = " ".join(str(err).split()[:8])
+        raise RunFolderError(
+            f"{path}: not a readable .npz archive ({type(err).__name__}: {reason}); "
+            f"{recovery(path.parent)}"
+        ) from None
+    if probs.ndim < 3 or len(ids) != probs.shape[0]:
+        raise RunFolderError(
+            f"{path}: probs of shape {list(probs.shape)} for {len(ids)} ids (needs "
+            f"[N, C, ...] with N ids); {recovery(path.parent)}"
+        )
+    return probs, ids
 
 
 def evaluate_probs(
@@ -184,10 +220,19 @@ def evaluate_run(
     """Evaluate one run folder; writes metrics.json, per_image.csv and reliability.csv atomically.
 
     ``evaluation``: the study's ``evaluation`` section (missing keys take the schema defaults).
+    Before anything is read, the run's training outputs (``best.pt``, ``history.csv``,
+    ``probs.npz``) are checked against the sha256 ``run.json`` recorded. ``metrics.json``
+    carries the run's ``result`` without the fields that say how it ran (wall time, resume
+    epoch: :data:`segbench.rundir.HOW_IT_RAN`), so it is byte-identical across reruns.
+
+    Raises:
+        RunFolderError: a damaged or missing file of the run folder (the message names it and
+            says how to recover).
     """
     evaluation = resolve_section("evaluation", evaluation)
-    data = load_prepared(prepared_npz)
     run = read_run_json(run_json)
+    verify_outputs(Path(run_json).parent, run, CHECKSUMMED)
+    data = load_prepared(prepared_npz)
     probs, ids = load_probs(probs_npz)
     per_image, calib, rel = evaluate_probs(probs, ids, data, evaluation)
     include_background = bool(evaluation["include_background"])
@@ -200,7 +245,8 @@ def evaluate_run(
         data.class_names,
         int(evaluation["calibration_bins"]),
     )
-    summary.update(run=run["run"], status=run["result"]["status"], result=run["result"])
+    result = science_result(run["result"])
+    summary.update(run=run["run"], status=result["status"], result=result)
     for path, df in ((out_per_image, per_image), (out_reliability, rel)):
         buf = io.StringIO()
         df.to_csv(buf, index=False)

@@ -26,11 +26,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_commit(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"commit": sha or "unknown", "dirty": bool or None}`` of the checkout holding the code."""
+    """``{"commit": sha or "unknown", "dirty": bool or None, "path": the git top level or
+    ``root`` itself}`` of the git tree holding ``root`` (tracked files only for ``dirty``)."""
+    unknown = {"commit": "unknown", "dirty": None, "path": str(Path(root).resolve())}
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
+        if top.returncode != 0:
+            return unknown
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=root,
@@ -39,10 +47,30 @@ def git_commit(root: Path = REPO_ROOT) -> dict[str, Any]:
             timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return {"commit": "unknown", "dirty": None}
-    if sha.returncode != 0:
-        return {"commit": "unknown", "dirty": None}
-    return {"commit": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}
+        return unknown
+    path, sha = top.stdout.split()[:2]
+    return {"commit": sha, "dirty": bool(status.stdout.strip()), "path": path}
+
+
+def git_provenance(workflow_dir: str | Path | None = None) -> dict[str, Any]:
+    """The ``git`` block of ``run.json``: the tree of the workflow that ran the job, and the
+    tree the ``segbench`` package was imported from when that is another one.
+
+    Args:
+        workflow_dir: the workflow's directory (default: the current directory, which is
+            Snakemake's working directory in a job; the Snakefile's directory unless
+            ``--directory`` moved it).
+
+    Returns:
+        ``{"commit", "dirty", "path"}`` of the workflow's tree (``commit: "unknown"``,
+        ``dirty: None`` outside git), plus ``"package": {"commit", "dirty", "path"}`` when the
+        package comes from a different tree (another checkout, an installed copy).
+    """
+    workflow = git_commit(Path.cwd() if workflow_dir is None else Path(workflow_dir))
+    package = git_commit(REPO_ROOT)
+    if package["path"] != workflow["path"]:
+        workflow["package"] = package
+    return workflow
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:

@@ -25,7 +25,9 @@ from segbench.config import (
 from segbench.config import dataset_include_background as dataset_include_background
 from segbench.config import run_spec as build_run_spec
 from segbench.paths import alternation
+from segbench.rundir import RunFolderError
 from segbench.runspec import RUN_KEYS
+from segbench.splits import SplitError
 
 
 def prepare_config(config: dict[str, Any]) -> list[Run]:
@@ -118,10 +120,15 @@ def setup_logging(log_path: str | None) -> logging.Logger:
 
 @contextlib.contextmanager
 def script_logging(log_path: str | None) -> Iterator[logging.Logger]:
-    """Log to the rule's log file (and stderr); record a traceback there before re-raising."""
+    """Log to the rule's log file (and stderr); record a traceback there before re-raising,
+    except for a damaged run folder or split file (RunFolderError, SplitError): their one line
+    (which names the file and the recovery), then exit 1."""
     logger = setup_logging(log_path)
     try:
         yield logger
+    except (RunFolderError, SplitError) as err:  # a damaged input: its one line, no traceback
+        logger.error("error: %s", " ".join(str(err).split()))
+        raise SystemExit(1) from None
     except BaseException:
         logger.error("job failed:\n%s", traceback.format_exc())
         raise

@@ -32,8 +32,12 @@ def test_same_seed_same_result_and_outputs(tiny_prepared, split_file, tmp_path):
     assert np.array_equal(_probs(tmp_path / "a"), _probs(tmp_path / "b"))
     assert (tmp_path / "a" / "history.csv").read_text().count("\n") == 6
     run = json.loads((tmp_path / "a" / "run.json").read_text())
-    for key in ("config", "git", "packages", "device", "seed", "wall_seconds"):
+    for key in ("config", "git", "packages", "device", "seed", "outputs"):
         assert key in run
+    assert "wall_seconds" not in run and "wall_seconds" not in run["result"]
+    assert json.loads((tmp_path / "a" / "timings.json").read_text())["wall_seconds"] > 0
+    for name in ("history.csv", "probs.npz", "best.pt"):  # no timings: byte-identical reruns
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert run["packages"]["torch"].startswith("2.")
     assert not (tmp_path / "a" / "checkpoint.pt").exists()  # removed once the run is complete
     r3 = train_run(_spec(seed=1), tiny_prepared, split_file, tmp_path / "c")
@@ -62,6 +66,12 @@ def test_resume_after_sigkill_equals_uninterrupted(tiny_prepared, split_file, tm
     out_hist = (out / "history.csv").read_text().splitlines()
     col = lambda lines, i: [line.split(",")[i] for line in lines]  # noqa: E731
     assert col(ref_hist, 1) == col(out_hist, 1) and col(ref_hist, 2) == col(out_hist, 2)
+    assert ref_hist == out_hist  # byte for byte: the seconds are in timings.csv
+    assert (ref / "best.pt").read_bytes() == (out / "best.pt").read_bytes()
+    timings = (out / "timings.csv").read_text().splitlines()
+    assert timings[0] == "epoch,seconds" and [t.split(",")[0] for t in timings[1:]] == [
+        str(e) for e in range(1, 6)
+    ]  # the epochs before the kill come from the checkpoint
 
 
 def test_checkpoint_of_other_config_is_not_resumed(tiny_prepared, split_file, tmp_path):

@@ -17,6 +17,7 @@ from segbench.smk import (
     run_spec,
     build_wildcard_constraints,
 )
+from segbench.rundir import warn_missing_runs
 
 RUNS = prepare_config(config)
 DATASETS = sorted({r.dataset for r in RUNS})
@@ -35,7 +36,14 @@ wildcard_constraints:
 
 
 def get_final_output():
-    return [paths.TIDY_TABLE, *get_report_outputs()]
+    # Every run's files too: Snakemake rebuilds a missing file only when a job that needs it
+    # runs, so a deleted run folder is redone by the default target (docs/reliability.md).
+    runs = [f for key in paths.RUN_FILES for f in run_paths(RUNS, key)]
+    return [paths.TIDY_TABLE, *get_report_outputs(), *runs]
+
+
+if Path(paths.TIDY_TABLE).exists():
+    warn_missing_runs(RUNS, paths.TIDY_TABLE)
 
 
 def get_search_run_files(wildcards):

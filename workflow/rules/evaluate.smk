@@ -2,6 +2,10 @@ rule evaluate:
     input:
         probs=paths.RUN_FILES["probs"],
         run=paths.RUN_FILES["run"],
+        # not read, but checked against run.json's sha256: a changed file reruns this job,
+        # which then names the damaged file (segbench.rundir.verify_outputs)
+        best=paths.RUN_FILES["best"],
+        history=paths.RUN_FILES["history"],
         npz=paths.PREPARED_NPZ,
     output:
         metrics=paths.RUN_FILES["metrics"],

@@ -18,13 +18,13 @@ are the same for both, so every table, test and figure works on either:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from segbench.rundir import read_metrics_json
 from segbench.runspec import RUN_KEYS
 
 __all__ = ["RUN_KEYS", "check_aggregate", "run_table", "tidy_from_metrics"]
@@ -75,11 +75,13 @@ def tidy_from_metrics(paths: Iterable[str | Path], aggregate: str = "image") -> 
     Raises:
         ValueError: no files, a bad ``aggregate``, or ``aggregate="dataset"`` on a file without
             the ``dataset`` block.
+        RunFolderError: a metrics.json that is not valid (the message names it and the
+            recovery; :func:`segbench.rundir.read_metrics_json`).
     """
     check_aggregate(aggregate)
     rows = []
     for path in paths:
-        m = json.loads(Path(path).read_text())
+        m = read_metrics_json(path)
         run = m["run"]
         res = m.get("result", {})
         base = {k: run[k] for k in RUN_KEYS}

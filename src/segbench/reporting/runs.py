@@ -7,7 +7,6 @@ parsed from the folder name, docs/CONVENTIONS.md); the matching file of the same
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,17 @@ from typing import Any
 import pandas as pd
 
 from segbench.reporting.figures import image_scores
+from segbench.rundir import read_metrics_json
 from segbench.runspec import RUN_KEYS
 
 
 def run_identity(metrics_json: str | Path) -> dict[str, Any]:
-    """``RUN_KEYS`` + ``status`` + ``include_background`` of a run from its metrics.json."""
-    m = json.loads(Path(metrics_json).read_text())
+    """``RUN_KEYS`` + ``status`` + ``include_background`` of a run from its metrics.json.
+
+    Raises:
+        RunFolderError: the file is not a valid metrics.json (named, with the recovery).
+    """
+    m = read_metrics_json(metrics_json)
     ident = {k: m["run"][k] for k in RUN_KEYS}
     ident["fraction"] = str(ident["fraction"])
     ident["status"] = m.get("status", "completed")
@@ -28,24 +32,24 @@ def run_identity(metrics_json: str | Path) -> dict[str, Any]:
     return ident
 
 
-def _pairs(metrics: Sequence[str], files: Sequence[str]) -> list[tuple[str, str]]:
+def _completed(
+    metrics: Sequence[str], files: Sequence[str]
+) -> tuple[list[tuple[dict[str, Any], str]], int]:
+    """``(identity, file)`` of every completed run, in order, and the number of runs skipped
+    as not completed (diverged)."""
     if len(metrics) != len(files):
         raise ValueError(f"{len(metrics)} metrics.json files but {len(files)} run files")
-    return list(zip(metrics, files, strict=True))
+    pairs = [(run_identity(m), f) for m, f in zip(metrics, files, strict=True)]
+    done = [(ident, f) for ident, f in pairs if ident["status"] == "completed"]
+    return done, len(pairs) - len(done)
 
 
 def load_reliability(
     metrics: Sequence[str], reliability: Sequence[str]
 ) -> tuple[list[tuple[dict[str, Any], pd.DataFrame]], int]:
     """``(identity, bins)`` of every completed run, and the number of diverged runs skipped."""
-    out, diverged = [], 0
-    for m, r in _pairs(metrics, reliability):
-        ident = run_identity(m)
-        if ident["status"] != "completed":
-            diverged += 1
-            continue
-        out.append((ident, pd.read_csv(r)))
-    return out, diverged
+    done, diverged = _completed(metrics, reliability)
+    return [(ident, pd.read_csv(r)) for ident, r in done], diverged
 
 
 def load_image_scores(
@@ -53,12 +57,9 @@ def load_image_scores(
 ) -> tuple[pd.DataFrame, int]:
     """Per-image scores (:func:`~segbench.reporting.figures.image_scores`) of every completed
     run with its identity columns, and the number of diverged runs skipped."""
-    parts, diverged = [], 0
-    for m, p in _pairs(metrics, per_image):
-        ident = run_identity(m)
-        if ident["status"] != "completed":
-            diverged += 1
-            continue
+    parts = []
+    done, diverged = _completed(metrics, per_image)
+    for ident, p in done:
         rows = pd.read_csv(p, dtype={"image": str})
         if rows.empty:
             continue

@@ -1,5 +1,9 @@
 """What a run writes to disk, atomically: the resume checkpoint, ``best.pt``, ``history.csv``,
-``probs.npz``; and the generator states a checkpoint holds.
+``timings.csv``, ``probs.npz``; and the generator states a checkpoint holds.
+
+``history.csv`` holds what training found and nothing that depends on the machine's speed, so
+two runs of the same spec (or a run resumed after a kill) write it byte for byte again; the
+seconds per epoch are in ``timings.csv``.
 
 Every write goes through a temp file + fsync + rename (:func:`segbench.io_utils.atomic_open`),
 so a killed write never leaves a partial output; ``fault`` names a :mod:`segbench.faults`
@@ -19,7 +23,8 @@ from segbench import faults
 from segbench.io_utils import atomic_open, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
-HISTORY_FIELDS = ["epoch", "train_loss", "val_miou", "lr", "seconds", "val_loss"]
+HISTORY_FIELDS = ["epoch", "train_loss", "val_miou", "lr", "val_loss"]
+TIMINGS_FIELDS = ["epoch", "seconds"]
 
 
 def save_atomic(data: bytes, path: Path, fault: str | None = None, epoch: int = 0) -> None:
@@ -39,13 +44,23 @@ def torch_save_atomic(obj: Any, path: Path, fault: str | None = None, epoch: int
     save_atomic(buf.getvalue(), path, fault, epoch)
 
 
-def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    """``history.csv``: one row per epoch, columns :data:`HISTORY_FIELDS`."""
+def _write_csv(path: Path, fields: list[str], rows: list[dict[str, Any]]) -> None:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, text.getvalue())
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``history.csv``: one row per epoch, columns :data:`HISTORY_FIELDS`."""
+    _write_csv(path, HISTORY_FIELDS, rows)
+
+
+def write_timings(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``timings.csv``: one row per epoch, columns :data:`TIMINGS_FIELDS` (wall seconds of
+    the epoch's steps and validation)."""
+    _write_csv(path, TIMINGS_FIELDS, rows)
 
 
 def rng_state(gen: torch.Generator) -> dict[str, Any]:

@@ -33,7 +33,13 @@ from torch import nn
 from segbench.data.io import PreparedDataset, load_prepared
 from segbench.losses import build_loss
 from segbench.models import build_model
-from segbench.rundir import run_record, write_run_json
+from segbench.rundir import (
+    TIMINGS_CSV,
+    output_checksums,
+    run_record,
+    write_run_json,
+    write_timings_json,
+)
 from segbench.runspec import split_name
 from segbench.splits import get_fold, load_splits
 from segbench.train.augment import apply as apply_augment
@@ -46,6 +52,7 @@ from segbench.train.checkpoint import (
     set_rng_state,
     torch_save_atomic,
     write_history,
+    write_timings,
 )
 from segbench.train.device import resolve_device, seed_everything
 from segbench.train.optim import build_optimizer, build_scheduler, is_plateau
@@ -149,6 +156,7 @@ class TrainingRun:
         self.patience = tcfg["early_stopping"]
 
         self.history: list[dict[str, Any]] = []
+        self.timings: list[dict[str, Any]] = []  # timings.csv rows, apart from the history
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_val, self.best_epoch, self.start_epoch, self.bad_vals = -1.0, -1, 0, 0
         self.resumed_from: int | None = None
@@ -184,6 +192,10 @@ class TrainingRun:
                     self.sched.load_state_dict(state["scheduler"])
                 set_rng_state(self.gen, state["rng"])
                 self.history = json.loads(state["history"])
+                self.timings = json.loads(state.get("timings", "[]"))
+                for row in self.history:  # a checkpoint written before timings.csv existed
+                    if "seconds" in row:
+                        self.timings.append({"epoch": row["epoch"], "seconds": row.pop("seconds")})
                 self.best_val, self.best_epoch = float(state["best_val"]), int(state["best_epoch"])
                 self.best_state = state["best_model"]
                 if self.best_state is not None:  # the best weights as of the checkpoint
@@ -210,6 +222,7 @@ class TrainingRun:
                 "scheduler": self.sched.state_dict() if self.sched is not None else None,
                 "rng": rng_state(self.gen),
                 "history": json.dumps(self.history),
+                "timings": json.dumps(self.timings),
                 "best_val": self.best_val,
                 "best_epoch": self.best_epoch,
                 "best_model": self.best_state,
@@ -265,9 +278,10 @@ class TrainingRun:
             "train_loss": train_loss,
             "val_miou": "",
             "lr": self.opt.param_groups[0]["lr"],
-            "seconds": round(time.time() - self.te, 4),
             "val_loss": "",
         }
+        # the epoch's training steps, as history.csv's former ``seconds`` column measured them
+        self.timings.append({"epoch": epoch + 1, "seconds": round(time.time() - self.te, 4)})
         if not math.isfinite(train_loss):
             self.status, self.diverged_epoch = "diverged", epoch + 1
             self.history.append(row)
@@ -324,12 +338,14 @@ class TrainingRun:
         return True
 
     def finish(self) -> TrainResult:
-        """Predict the test set with the best weights and write history, probabilities and
-        ``run.json``; remove the resume checkpoint."""
+        """Predict the test set with the best weights and write history, timings,
+        probabilities and (last) ``run.json`` with the outputs' sha256; remove the resume
+        checkpoint."""
         out, model, device, c = self.out, self.model, self.device, self.c
         if self.bar is not None:
             self.bar.close()
         write_history(out / "history.csv", self.history)
+        write_timings(out / TIMINGS_CSV, self.timings)
         # Test-set prediction with the best weights (or the last ones if no validation finished).
         if (out / "best.pt").exists():
             model.load_state_dict(
@@ -370,7 +386,9 @@ class TrainingRun:
             n_test=int(self.x["test"].shape[0]),
             num_classes=c,
             class_names=self.data.class_names,
+            outputs=output_checksums(out),
         )
+        write_timings_json(out, result, [float(t["seconds"]) for t in self.timings])
         write_run_json(out, record)
         self.ckpt_path.unlink(missing_ok=True)
         return result
