@@ -135,3 +135,47 @@ def crop_to_shape(
         raise ValueError(f"shape {list(shape)} is larger than the array's last axes {list(have)}")
     index = (Ellipsis, *(slice(0, s) for s in shape))
     return array[index]
+
+
+def volume_metrics(
+    prob: np.ndarray,
+    target: np.ndarray,
+    volume_info: dict,
+    *,
+    nsd_tolerance: float = 1.0,
+    surface: bool = True,
+) -> list[dict]:
+    """Per-class metrics of one prepared 3D volume in physical units (mm).
+
+    Crops the zero padding (``volume_info["shape"]``) and passes ``volume_info["spacing"]`` (mm
+    per array axis, recipe ``volumes_3d``) to :func:`segbench.metrics.image_metrics`, so HD95,
+    HD and the NSD tolerance are in millimetres (paper 003 Table 5 NSD; docs/3d.md).
+
+    Args:
+        prob: ``[C, *padded spatial]`` probabilities.
+        target: ``[*padded spatial]`` labels.
+        volume_info: the sidecar's ``recipe.volumes.<id>`` (keys ``shape``, ``spacing``).
+        nsd_tolerance: NSD tolerance in mm (default 1.0).
+        surface: compute the surface metrics (default True).
+
+    Raises:
+        ValueError: when ``volume_info`` lacks ``shape`` / ``spacing``, or from the metrics.
+    """
+    from segbench.metrics import image_metrics
+
+    missing = [k for k in ("shape", "spacing") if k not in volume_info]
+    if missing:
+        raise ValueError(
+            f"volume_info lacks {missing} (a recipe volumes_3d sidecar entry has both)"
+        )
+    shape = volume_info["shape"]
+    p = np.asarray(crop_to_shape(prob, shape))
+    t = np.asarray(crop_to_shape(target, shape))
+    return image_metrics(
+        p,
+        t,
+        p.shape[0],
+        spacing=[float(s) for s in volume_info["spacing"]],
+        nsd_tolerance=nsd_tolerance,
+        surface=surface,
+    )
