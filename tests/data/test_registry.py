@@ -125,7 +125,8 @@ def test_workflow_data_wiring() -> None:
     assert wd.registry_id("chase") == "chase_db1" and wd.registry_id("drive") == "drive"
     names = wd.prepared_names()
     assert "chase" in names and "drosophila_vnc" in names and "synth_cells" not in names
-    assert "inbreast" in names and "msd_pancreas" not in names  # msd_pancreas: registration only
+    assert "inbreast" in names and "nih_pancreas" not in names  # nih_pancreas: registration only
+    assert "msd_pancreas" in names  # 3D, recipe volumes_3d (issue 20)
     assert wd.raw_path("kits19_tumour_2d") == "data/raw/kits19"
     assert wd.download_paths("chase_db1") == ["data/downloads/chase_db1/CHASEDB1.zip"]
     assert wd.download_params("chase_db1", "CHASEDB1.zip")["size"] == 2_513_926

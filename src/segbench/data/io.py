@@ -2,6 +2,9 @@
 
 Format (docs/CONVENTIONS.md): ``images`` float32 [N, C_in, H, W] in [0, 1]; ``masks`` uint8
 [N, H, W] with values in [0, num_classes); ``ids`` unicode [N]; optional ``groups`` unicode [N].
+3D datasets (recipe ``volumes_3d``, docs/3d.md) store ``images`` [N, C_in, D, H, W] (z-scored,
+not in [0, 1]) and ``masks`` [N, D, H, W], zero-padded to one shape; the sidecar's
+``recipe.volumes`` gives each volume's own shape and voxel spacing.
 """
 
 from __future__ import annotations
@@ -71,10 +74,16 @@ def validate_arrays(
     groups: list[str] | None = None,
 ) -> None:
     """Check shapes, dtypes, label range and id uniqueness; raise DatasetFormatError naming ``where``."""
-    if images.ndim != 4:
-        raise DatasetFormatError(f"{where}: images must be [N, C, H, W], got shape {images.shape}")
-    if masks.ndim != 3:
-        raise DatasetFormatError(f"{where}: masks must be [N, H, W], got shape {masks.shape}")
+    if images.ndim not in (4, 5):
+        raise DatasetFormatError(
+            f"{where}: images must be [N, C, H, W] (2D) or [N, C, D, H, W] (3D, docs/3d.md), "
+            f"got shape {images.shape}"
+        )
+    if masks.ndim != images.ndim - 1:
+        want = "[N, H, W]" if images.ndim == 4 else "[N, D, H, W]"
+        raise DatasetFormatError(
+            f"{where}: masks must be {want} for images {images.shape}, got shape {masks.shape}"
+        )
     if images.shape[0] != masks.shape[0] or images.shape[2:] != masks.shape[1:]:
         raise DatasetFormatError(
             f"{where}: image/mask size mismatch: images {images.shape} vs masks {masks.shape}"

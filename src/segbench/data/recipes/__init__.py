@@ -13,6 +13,8 @@ YAML, not code:
 - ``inbreast_dicom``: INbreast DICOM mammograms with OsiriX plist XML mass outlines (paper 002).
 - ``lesion_folders``: images with a folder of per-lesion mask files, merged (Retinal Lesions,
   paper 003).
+- ``volumes_3d``: whole 3D NIfTI volumes, nnU-Net-style MONAI preprocessing (RAS+, target
+  spacing, CT clip + z-score / MR z-score, crop to the foreground; papers 002 and 003, 3D).
 
 :func:`prepare_dataset` runs a recipe and writes the result through
 :func:`segbench.data.io.save_prepared` (format in docs/CONVENTIONS.md).
@@ -25,6 +27,7 @@ from segbench.data.recipes import (  # noqa: F401  (they register)
     lesion_folders,
     nifti_slices,
     paired_2d,
+    volumes_3d,
 )
 from segbench.data.recipes._common import (
     PreparedArrays,
