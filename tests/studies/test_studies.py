@@ -52,8 +52,6 @@ NOT_TRAINABLE = {"paper002_3d", "paper003_3d"}
 # Published tables without a study config (paper 003 App. D, Cityscapes: natural images).
 RESULTS_WITHOUT_STUDY = {"paper003_cityscapes"}
 # Registry entries the 3D configs need and config/datasets.yaml does not have yet.
-PENDING_REGISTRY_IDS = {"brats_mets", "kits23", "amos22"}
-
 COLUMNS = ["study", "table", "dataset", "model", "fraction", "loss", "metric", "class", "mean",
            "std", "notes"]  # fmt: skip
 METRICS = {"iou", "miou", "dice", "mdice", "hd", "nsd", "mnsd", "nll", "ece", "mce", "brier",
@@ -138,10 +136,7 @@ def test_registry_ids_exist(name):
     for key, entry in study(name)["datasets"].items():
         assert entry["source"] == "registry"
         rid = entry.get("registry_id", key)
-        if name in NOT_TRAINABLE:
-            assert rid in known | PENDING_REGISTRY_IDS, (name, key, rid)
-        else:
-            assert rid in known, (name, key, rid)
+        assert rid in known, (name, key, rid)
 
 
 def test_paper000_grid_matches_tables():
