@@ -787,6 +787,25 @@ def _training_keys() -> list[str]:
     return sorted(load_schema()["properties"]["training"]["properties"])
 
 
+def _check_block_crop(config: dict[str, Any], block: dict[str, Any], crop: int, at: str) -> None:
+    """A block's own crop fits its models (input divisor) and its synthetic images."""
+    from segbench.models import check_input_size
+
+    for key in block.get("models", list(config["models"])):
+        name, params = split_name(config["models"][key])
+        try:
+            check_input_size(name, crop, **params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{at}: {crop} for model {key!r} ({name}): {err}") from None
+    for key in block.get("datasets", list(config["datasets"])):
+        entry = config["datasets"][key]
+        if entry["source"] == "synthetic" and crop > int(entry.get("size", 64)):
+            raise ConfigError(
+                f"{at}: {crop} is larger than the {entry.get('size', 64)}x{entry.get('size', 64)} "
+                f"images of dataset {key!r} (datasets.{key}.size)"
+            )
+
+
 def check_variants(config: dict[str, Any], where: str = "config") -> None:
     """Cross-checks of the grid blocks with ``training`` overrides (:func:`variant_configs`).
 
@@ -794,7 +813,8 @@ def check_variants(config: dict[str, Any], where: str = "config") -> None:
         ConfigError: naming ``grid[i].training`` / ``grid[i].tag`` and the value: ``training``
             without ``tag`` or ``tag`` without ``training``; ``training`` with ``search``; an
             unknown training key (allowed keys and the closest listed) or a value the top-level
-            ``training`` schema rejects (the merged section is validated, augmentation included);
+            ``training`` schema rejects (the merged section is validated, augmentation and the
+            block's crop against its models and synthetic image sizes included);
             a tag reserved for search keys (``hp`` + digits) or used by another block with other
             overrides (one derived key, two trainings).
     """
@@ -845,6 +865,8 @@ def check_variants(config: dict[str, Any], where: str = "config") -> None:
             check_augment(merged.get("augment"))
         except (ValueError, TypeError) as err:
             raise ConfigError(f"{at}.training.augment: {err}") from None
+        if "crop" in overrides and merged["crop"] is not None:
+            _check_block_crop(config, block, int(merged["crop"]), f"{at}.training.crop")
         text = json.dumps(overrides, sort_keys=True)
         if tag in tags and tags[tag][1] != text:
             first = tags[tag][0]

@@ -109,6 +109,11 @@ def test_one_tag_in_several_blocks_and_beside_a_search():
         ({**FIG5_ADAM, "training": {"lr": -1.0}}, r"grid\[1\]\.training\.lr'.*-1\.0"),
         ({**FIG5_ADAM, "training": {"augment": {"noise": {"std": 0.1, "p": 2}}}},
          r"grid\[1\]\.training\.augment"),
+        ({**FIG5_ADAM, "training": {"crop": 64}},
+         r"grid\[1\]\.training\.crop: 64 is larger than the 32x32 images of dataset "
+         r"'synth_vessels'"),
+        ({**FIG5_ADAM, "training": {"crop": 30}},
+         r"grid\[1\]\.training\.crop: 30 for model 'unet4' \(unet\)"),
         ({k: v for k, v in FIG5_ADAM.items() if k != "tag"},
          r"grid\[1\]\.training: a block with training overrides needs a 'tag'"),
         ({k: v for k, v in FIG5_ADAM.items() if k != "training"},
@@ -118,7 +123,8 @@ def test_one_tag_in_several_blocks_and_beside_a_search():
         ({**FIG5_ADAM, "search": {"n": 2, "keep": 1}},
          r"grid\[1\]: 'training' overrides and 'search' in one block are not supported"),
     ],
-    ids=["unknown_key", "bad_enum", "bad_value", "bad_augment", "no_tag", "tag_alone",
+    ids=["unknown_key", "bad_enum", "bad_value", "bad_augment", "crop_size", "crop_divisor",
+         "no_tag", "tag_alone",
          "search_tag", "with_search"],
 )  # fmt: skip
 def test_bad_training_blocks_name_the_key(block, match):
