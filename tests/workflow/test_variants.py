@@ -87,6 +87,15 @@ def test_variant_runs_get_derived_keys_and_their_overrides():
         assert smk.run_spec(cfg, wc) == smk.run_spec(_checked(MAIN), wc)
 
 
+def test_a_block_key_replaces_the_studys_key_whole():
+    noise = {"noise": {"std": 0.1, "p": 0.5}}
+    cfg = _study(MAIN, {**FIG5_ADAM, "training": {"augment": noise}},
+                 training={"augment": {"gamma": {"range": [0.7, 1.5], "p": 0.3}}})  # fmt: skip
+    check_study(cfg)
+    spec = run_spec(cfg, Run("synth_vessels", "unet4", "dice~adam", "1", 0, 0))
+    assert spec.training["augment"] == noise  # not merged with the study's gamma
+
+
 def test_one_tag_in_several_blocks_and_beside_a_search():
     search = {
         "label": "search", "losses": ["dice"],
