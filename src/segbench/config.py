@@ -43,6 +43,7 @@ __all__ = [
     "check_device",
     "check_registry",
     "check_study",
+    "curve_runs",
     "dataset_include_background",
     "exit_on_error",
     "expand_runs",
@@ -780,6 +781,27 @@ def variant_configs(config: dict[str, Any]) -> dict[str, VariantConfig]:
             key = variant_key(loss, tag)
             out.setdefault(key, VariantConfig(key, loss, tag, dict(block["training"])))
     return out
+
+
+def curve_runs(runs: list[Run], variants: Mapping[str, VariantConfig]) -> list[Run]:
+    """The runs of the training-curves figure (paper 002 Fig. 5): every training variant's run
+    and the study-training runs of the same cells (dataset, model, base loss, fraction) - the
+    curves a variant is compared with - or every run when the study has no variant.
+
+    Args:
+        runs: :func:`expand_runs` of the study.
+        variants: :func:`variant_configs` of the study.
+    """
+    tagged = [r for r in runs if r.loss in variants]
+    if not tagged:
+        return list(runs)
+    cells = {(r.dataset, r.model, variants[r.loss].loss, r.fraction) for r in tagged}
+    plain = [
+        r
+        for r in runs
+        if r.loss not in variants and (r.dataset, r.model, r.loss, r.fraction) in cells
+    ]
+    return sorted([*tagged, *plain])
 
 
 def _training_keys() -> list[str]:

@@ -22,6 +22,7 @@ from segbench.config import (
     ConfigError,
     base_loss,
     check_study,
+    curve_runs,
     expand_runs,
     run_spec,
     validate_schema,
@@ -85,6 +86,17 @@ def test_variant_runs_get_derived_keys_and_their_overrides():
     for r in plain:
         wc = types.SimpleNamespace(**r.wildcards())
         assert smk.run_spec(cfg, wc) == smk.run_spec(_checked(MAIN), wc)
+
+
+def test_curve_runs_are_the_variants_and_the_study_training_runs_of_their_cells():
+    cfg = _checked(MAIN, FIG5_ADAM)
+    runs, variants = expand_runs(cfg), variant_configs(cfg)
+    # dice~adam beside the study's (SGD) dice runs of the same cells; ce has no variant
+    assert {(r.loss, r.fold) for r in curve_runs(runs, variants)} == {
+        ("dice~adam", 0), ("dice~adam", 1), ("dice", 0), ("dice", 1),
+    }  # fmt: skip
+    plain = _checked(MAIN)
+    assert curve_runs(expand_runs(plain), variant_configs(plain)) == expand_runs(plain)
 
 
 def test_a_block_key_replaces_the_studys_key_whole():
@@ -179,12 +191,11 @@ def test_adam_first_step_is_the_closed_form():
 
 @pytest.mark.slow
 def test_sgd_vs_adam_blocks_through_the_dag(tmp_path: Path):
-    """Two tagged blocks (SGD + Nesterov restated, Adam) train Dice and CE into their own run
-    folders; run.json records the overridden training; the training-curves figure is in the
-    default target and reads exactly the tagged runs."""
-    sgd = {"label": "fig5_sgd", "losses": ["ce", "dice"], "tag": "sgd", "training": SGD}
-    adam = {**FIG5_ADAM, "losses": ["ce", "dice"]}
-    cfg = _study(MAIN, sgd, adam, training={"epochs": 2, "val_every": 1})
+    """The study trains CE and Dice with SGD + Nesterov; a block tagged adam trains Dice with
+    Adam into its own run folders; run.json records the overridden training; the
+    training-curves figure is in the default target and reads the Adam runs and the SGD runs
+    of the same cell (not CE's)."""
+    cfg = _study(MAIN, FIG5_ADAM, training={"epochs": 2, "val_every": 1})
     cfg["run_folds"] = [0]
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump(cfg))
@@ -193,22 +204,21 @@ def test_sgd_vs_adam_blocks_through_the_dag(tmp_path: Path):
 
     jobs = parse_dag(run_snakemake(wd, "--dry-run").stdout)
     (fig,) = [j for j in jobs if j["rule"] == "training_curves"]
-    tagged = {r for r in expand_runs(cfg) if "~" in r.loss}
-    assert len(tagged) == 4
-    want = {f"results/runs/synth_vessels/unet4/{r.loss}/f1/s0/k0/{f}" for r in tagged
+    want = {f"results/runs/synth_vessels/unet4/{loss}/f1/s0/k0/{f}" for loss in ("dice~adam", "dice")
             for f in ("run.json", "history.csv")}  # fmt: skip
     assert set(fig["input"]) == want
 
     run_snakemake(wd, "results/figures/training_curves.png")
-    for loss, opt in (("dice~adam", "adam"), ("ce~adam", "adam"), ("dice~sgd", "sgd")):
+    for loss, opt in (("dice~adam", "adam"), ("dice", "sgd")):
         record = json.loads(
             (wd / f"results/runs/synth_vessels/unet4/{loss}/f1/s0/k0/run.json").read_text()
         )
         training = record["config"]["training"]
         assert record["run"]["loss"] == loss and training["optimizer"] == opt
+        assert record["config"]["loss_cfg"] == cfg["losses"]["dice"]
         assert training["lr"] == (0.001 if opt == "adam" else 0.01)
         assert training["nesterov"] is True  # the study's value, kept by the Adam block too
-        assert training["variant"]["loss"] == loss.split("~")[0]
+        assert training.get("variant", {}).get("tag") == ("adam" if "~" in loss else None)
     png = (wd / "results/figures/training_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     log = (wd / "logs/training_curves/training_curves.log").read_text()

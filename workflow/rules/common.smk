@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from segbench import paths
-from segbench.config import all_fractions, variant_configs
+from segbench.config import all_fractions, curve_runs, variant_configs
 from segbench.reporting import search as _search
 from segbench.smk import (
     alternation,
@@ -29,7 +29,6 @@ SEARCH = cached_search_configs(config)
 SEARCH_RUNS = [r for r in RUNS if r.loss in SEARCH]
 # Grid blocks with `training` overrides: derived loss key {loss}~{tag} -> base loss, overrides.
 VARIANTS = variant_configs(config)
-VARIANT_RUNS = [r for r in RUNS if r.loss in VARIANTS]
 # The tidy table the tables and figures read: with a search, the kept configurations only.
 TABLE_TIDY = _search.SELECTED_TIDY if SEARCH_RUNS else paths.TIDY_TABLE
 
@@ -177,8 +176,9 @@ def run_optimizer(run):
 
 def get_curve_runs():
     """Runs of the training-curves figure: those of the blocks with training overrides (paper
-    002 Fig. 5's SGD and Adam blocks) when the study has any, else every run."""
-    return VARIANT_RUNS or RUNS
+    002 Fig. 5's SGD and Adam blocks) and the study-training runs of their cells when the study
+    has any, else every run."""
+    return curve_runs(RUNS, VARIANTS)
 
 
 def training_curves_requested():
