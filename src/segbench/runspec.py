@@ -23,9 +23,10 @@ from typing import Any
 
 from segbench.schema import ConfigError, resolve_section, section_schema
 
-DERIVED_TRAINING_KEYS = ("search",)
+DERIVED_TRAINING_KEYS = ("search", "variant")
 """Keys of a run's ``training`` that no study sets: ``search`` is the identity of a random
-search configuration (:meth:`segbench.config.SearchConfig.identity`), added by
+search configuration (:meth:`segbench.config.SearchConfig.identity`), ``variant`` that of a
+grid block's training overrides (:meth:`segbench.config.VariantConfig.identity`), both added by
 :func:`segbench.config.run_spec`; they are kept as given and not checked against the schema."""
 
 
