@@ -25,27 +25,20 @@ PACKAGES = (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _git(root: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git ARGS`` run in ``root`` (an argument list, no shell), output captured, 10 s limit."""
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+
+
 def git_commit(root: Path = REPO_ROOT) -> dict[str, Any]:
     """``{"commit": sha or "unknown", "dirty": bool or None, "path": the git top level or
     ``root`` itself}`` of the git tree holding ``root`` (tracked files only for ``dirty``)."""
     unknown = {"commit": "unknown", "dirty": None, "path": str(Path(root).resolve())}
     try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        top = _git(root, "rev-parse", "--show-toplevel", "HEAD")
         if top.returncode != 0:
             return unknown
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        status = _git(root, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.TimeoutExpired):
         return unknown
     path, sha = top.stdout.split()[:2]

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,16 @@ def fresh_copy(tmp_path: Path, reference: Path) -> Path:
     dest = tmp_path / "copy"
     shutil.copytree(reference, dest, symlinks=True)
     return dest
+
+
+def set_path(path: str, value: object) -> Callable[[dict], None]:
+    """Mutator setting ``cfg[a][b]... = value`` for a dotted ``path``."""
+
+    def mutate(cfg: dict) -> None:
+        *parents, last = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[last] = value
+
+    return mutate

@@ -23,6 +23,7 @@ import yaml
 
 from tests.conftest import REPO, snakemake_bin
 from tests.reliability.conftest import STUDY, new_workdir, smk_env
+from tests.reliability.conftest import set_path as _set
 
 SRC = str(REPO / "src")
 HINT = "snakemake --configfile F -- TARGET"
@@ -58,17 +59,6 @@ def _mutated(change: Callable[[dict], None]) -> str:
     cfg = copy.deepcopy(STUDY)
     change(cfg)
     return yaml.safe_dump(cfg, sort_keys=False)
-
-
-def _set(path: str, value: object) -> Callable[[dict], None]:
-    def mutate(cfg: dict) -> None:
-        *parents, last = path.split(".")
-        node = cfg
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        node[last] = value
-
-    return mutate
 
 
 def _case(path: str, value: object, fragments: list[str]) -> tuple[str, list[str]]:

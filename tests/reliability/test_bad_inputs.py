@@ -28,21 +28,9 @@ from segbench.data.recipes import RecipeError, prepare_dataset
 from segbench.data.registry import DatasetEntry
 from tests.conftest import snakemake_bin
 from tests.reliability.conftest import STUDY, new_workdir, smk, smk_env
+from tests.reliability.conftest import set_path as _set
 
 # ----------------------------------------------------------------------------- config cases
-
-
-def _set(path: str, value: object) -> Callable[[dict], None]:
-    """Mutator setting ``cfg[a][b]... = value`` for a dotted ``path``."""
-
-    def mutate(cfg: dict) -> None:
-        *parents, last = path.split(".")
-        node = cfg
-        for key in parents:
-            node = node[int(key)] if isinstance(node, list) else node[key]
-        node[last] = value
-
-    return mutate
 
 
 # (case id, mutator or raw YAML text, fragments the snakemake output must contain)
