@@ -124,10 +124,13 @@ class PatchSampler:
             num_samples=num_samples,
             allow_smaller=False,
         )
-        self._crop.set_random_state(seed=seed)
         self._pipeline = Compose(
             [SpatialPadd(keys=keys, spatial_size=self.patch_size, mode="constant"), self._crop]
         )
+        # after Compose: MONAI's Compose.__init__ reseeds every random transform it holds from
+        # its own unseeded state (get_seed() is None without monai.utils.set_determinism), which
+        # made two samplers of one seed draw different patches (tests/three_d/test_patches.py)
+        self._crop.set_random_state(seed=seed)
 
     @classmethod
     def for_dataset(cls, registry_id: str, *, seed: int = 0) -> PatchSampler:
