@@ -23,7 +23,7 @@ from segbench.train.patches import (
     resolve_protocol,
 )
 from tests.helpers import tiny_spec
-from tests.train.helpers import kill_run
+from tests.train.helpers import kill_pack, kill_run
 
 UNET_3D = {"name": "unet_3d", "base_channels": 4, "depth": 2}
 TRAINING_3D = {
@@ -137,6 +137,23 @@ def test_3d_resume_after_sigkill_equals_uninterrupted(vol_data, tmp_path, fault)
     # bit-identical: weights, patch draws and flips resumed (without the sampler's random state
     # in the checkpoint, run.TrainingRun._resume, this fails: checked by hand on 2026-12-04)
     assert _files(ref) == _files(out)
+
+
+@pytest.mark.slow
+def test_3d_pack_resume_after_sigkill_equals_uninterrupted(vol_data, tmp_path):
+    """A 3D ``train_pack`` (the workflow's train job: folds 0 and 1, sequential) SIGKILLed in
+    fold 0's second epoch, rerun: both folders equal those of an uninterrupted pack."""
+    npz, splits = vol_data
+    specs = [_spec(fold=k, training={"epochs": 2}) for k in (0, 1)]
+    ref = [tmp_path / "ref" / f"k{k}" for k in (0, 1)]
+    train_pack(specs, npz, splits, ref)
+    out = [tmp_path / "killed" / f"k{k}" for k in (0, 1)]
+    kill_pack(specs, npz, splits, out, "step@2")
+    assert not (out[0] / "run.json").exists() and (out[0] / "checkpoint.pt").exists()
+    results = train_pack(specs, npz, splits, out)
+    assert [r.resumed_from_epoch for r in results] == [1, None]
+    for a, b in zip(ref, out, strict=True):
+        assert _files(a) == _files(b)
 
 
 def test_volume_batches_patches_flips_and_volumes_per_step():

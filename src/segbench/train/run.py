@@ -281,10 +281,11 @@ class TrainingRun:
         )
 
     def _predict_volumes(self, split: str) -> np.ndarray:
-        """Sliding-window probabilities of every volume of ``split`` (float32
-        ``[N, C, *padded]``; background probability 1 in each volume's padding)."""
+        """Sliding-window probabilities of every volume of ``split`` (float16, the dtype of
+        ``probs.npz``, ``[N, C, *padded]``; background probability 1 in each volume's
+        padding)."""
         pad = self.data.masks.shape[1:]
-        out = np.zeros((len(self.vols[split]), self.c, *pad), dtype=np.float32)
+        out = np.zeros((len(self.vols[split]), self.c, *pad), dtype=np.float16)
         out[:, 0] = 1.0
         for k, (image, _) in enumerate(self.vols[split]):
             logits = predict_volume_logits(
