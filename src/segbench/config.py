@@ -198,7 +198,7 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
     _check_finite(config, "", where)
     _check_fractions(config, where)
     from segbench.losses import LOSSES, build_loss
-    from segbench.models import MODELS, check_input_size, input_divisor
+    from segbench.models import MODEL_INFO, MODELS, check_input_size, input_divisor
 
     for key, entry in config["losses"].items():
         name, params = split_name(entry)
@@ -227,13 +227,13 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             input_divisor(entry["name"], **params)  # unknown / bad parameters
             if crop is not None:
                 check_input_size(entry["name"], int(crop), **params)
-            for ds in config["datasets"].values():
-                if ds["source"] != "synthetic":
-                    continue
-                if ds.get("generator") in VOLUME_GENERATORS:  # sliding windows of the patch
-                    if "patch" in ds:
+            for ds_key, ds in config["datasets"].items():
+                if "patch" in ds:  # 3D: training patches and sliding windows of this size
+                    if getattr(MODEL_INFO.get(entry["name"]), "spatial_dims", 2) == 3:
                         check_input_size(entry["name"], list(ds["patch"]), **params)
-                else:  # validation and test run on whole images
+                elif ds["source"] == "synthetic" and (
+                    ds.get("generator", ds_key) not in VOLUME_GENERATORS
+                ):  # validation and test run on whole images
                     check_input_size(entry["name"], int(ds.get("size", 64)), **params)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{where}: models.{key} ({entry['name']}): {err}") from None

@@ -99,7 +99,8 @@ class TrainingRun:
         use_compile: apply ``training.compile`` to the step model (CUDA only).
 
     Attributes the step strategies use: ``model`` / ``step_model``, ``loss_fn``, ``opt``,
-    ``device``, ``amp``, ``bs``, ``steps``, ``x`` / ``y`` (device tensors per split),
+    ``device``, ``amp``, ``bs``, ``steps``, ``x`` / ``y`` (device tensors per split; empty for
+    a 3D run, whose volumes are ``vols`` on the host and its batches ``volumes``),
     ``running`` (the epoch's summed loss, on the device), ``alive``, ``start_epoch``,
     ``epochs``; ``log_fold`` makes the epoch log line name the fold (runs sharing one log).
     """
@@ -363,6 +364,30 @@ class TrainingRun:
         self.opt.step()
         self.running += loss.detach()
 
+    def _validate(self) -> tuple[float, float | None]:
+        """The validation mIoU (model selection) and, with ``scheduler_monitor: val_loss``, the
+        training loss on the validation set: whole images in 2D, sliding windows over the
+        unpadded volumes in 3D (:func:`~segbench.train.validate.volume_validation`)."""
+        if self.volumes is not None:
+            return volume_validation(
+                self.model,
+                self.loss_fn if self.monitor_loss else None,
+                self.vols["val"],
+                self.protocol.patch_size,
+                self.c,
+                self.include_bg,
+                self.device,
+                self.amp,
+            )
+        prob = predict(self.model, self.x["val"], self.device, self.amp)
+        val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
+        if not self.monitor_loss:
+            return val, None
+        loss = validation_loss(
+            self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
+        )
+        return val, loss
+
     def end_epoch(self, epoch: int) -> bool:
         """Validate, step the scheduler, checkpoint; False once the run has stopped
         (diverged or early-stopped)."""
@@ -383,40 +408,11 @@ class TrainingRun:
             log.warning("training loss is %s at epoch %d: run diverged", train_loss, epoch + 1)
             self.alive = False
             return False
-        if self.volumes is not None and (
-            (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs
-        ):
-            val, val_loss = volume_validation(
-                self.model,
-                self.loss_fn if self.monitor_loss else None,
-                self.vols["val"],
-                self.protocol.patch_size,
-                self.c,
-                self.include_bg,
-                self.device,
-                self.amp,
-            )
+        if (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs:
+            val, val_loss = self._validate()
             row["val_miou"] = val
             if self.monitor_loss:
                 row["val_loss"] = val_loss
-            if sched is not None and is_plateau(sched):
-                sched.step(row["val_loss"] if self.monitor_loss else val)
-            if val > self.best_val:
-                self.best_val, self.best_epoch, self.bad_vals = val, epoch + 1, 0
-                self.best_state = {
-                    k: v.detach().clone() for k, v in self.model.state_dict().items()
-                }
-                torch_save_atomic(self.best_state, self.out / "best.pt")
-            else:
-                self.bad_vals += 1
-        elif (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs:
-            prob = predict(self.model, self.x["val"], self.device, self.amp)
-            val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
-            row["val_miou"] = val
-            if self.monitor_loss:
-                row["val_loss"] = validation_loss(
-                    self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
-                )
             if sched is not None and is_plateau(sched):
                 sched.step(row["val_loss"] if self.monitor_loss else val)
             if val > self.best_val:
