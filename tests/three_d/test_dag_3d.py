@@ -44,7 +44,7 @@ def test_3d_outputs_content(workflow_3d: Path):
 
     sidecar = json.loads((workflow_3d / "data/prepared/synth_vol3d.json").read_text())
     volumes = sidecar["recipe"]["volumes"]
-    run_dir = workflow_3d / "results/runs/synth_vol3d/unet3d/dice_ce/f1/s0/k0"
+    run_dir = workflow_3d / "results/runs/synth_vol3d/resunet3d/dice_ce/f1/s0/k0"
     run = json.loads((run_dir / "run.json").read_text())
     assert run["config"]["training"]["patch"] == {
         "size": [8, 8, 8],

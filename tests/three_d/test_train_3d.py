@@ -59,10 +59,14 @@ def vol_data(tmp_path: Path) -> tuple[Path, Path]:
     return npz, splits
 
 
-def _spec(**fields):
+RES_UNET_3D = {"name": "res_unet_3d", "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}
+
+
+def _spec(model_cfg: dict | None = None, **fields):
     training = {**TRAINING_3D, "patch": PATCH, **fields.pop("training", {})}
+    cfg = dict(model_cfg or UNET_3D)
     return tiny_spec(
-        dataset="vol", model="unet3d", model_cfg=dict(UNET_3D), training=training,
+        dataset="vol", model=cfg["name"], model_cfg=cfg, training=training,
         evaluation={"include_background": False}, **fields,
     )  # fmt: skip
 
@@ -71,10 +75,11 @@ def _files(run_dir: Path) -> dict[str, bytes]:
     return {n: (run_dir / n).read_bytes() for n in ("probs.npz", "history.csv", "best.pt")}
 
 
-def test_3d_run_is_deterministic_and_writes_padded_probs(vol_data, tmp_path):
+@pytest.mark.parametrize("model_cfg", [UNET_3D, RES_UNET_3D], ids=["unet_3d", "res_unet_3d"])
+def test_3d_run_is_deterministic_and_writes_padded_probs(vol_data, tmp_path, model_cfg):
     npz, splits = vol_data
-    r1 = train_run(_spec(), npz, splits, tmp_path / "a")
-    train_run(_spec(), npz, splits, tmp_path / "b")
+    r1 = train_run(_spec(model_cfg), npz, splits, tmp_path / "a")
+    train_run(_spec(model_cfg), npz, splits, tmp_path / "b")
     assert r1.status == "completed" and r1.epochs_run == 3
     assert _files(tmp_path / "a") == _files(tmp_path / "b")  # byte-identical reruns
     hist = (tmp_path / "a" / "history.csv").read_text().splitlines()
@@ -93,7 +98,7 @@ def test_3d_run_is_deterministic_and_writes_padded_probs(vol_data, tmp_path):
         inside[:x, :y, :z] = True
         assert (probs[k, 0][~inside] == 1).all() and (probs[k, 1][~inside] == 0).all()
         np.testing.assert_allclose(probs[k].sum(0)[inside], 1.0, atol=2e-3)
-    r3 = train_run(_spec(seed=1), npz, splits, tmp_path / "c")
+    r3 = train_run(_spec(model_cfg, seed=1), npz, splits, tmp_path / "c")
     assert r3.status == "completed"
     assert _files(tmp_path / "a")["probs.npz"] != _files(tmp_path / "c")["probs.npz"]
 
@@ -221,6 +226,11 @@ def test_config_refuses_3d_pack_modes_and_2d_patch_keys():
     flat["models"]["m"] = {"name": "unet", "base_channels": 4, "depth": 2}
     with pytest.raises(ConfigError, match=r"\['fg_rate'\] apply to 3D datasets only"):
         check_study(flat)
+    keyed = validate_schema(study())  # the generator defaults to the dataset key
+    keyed["datasets"] = {"synth_vol3d": {**keyed["datasets"]["v"], "patch": [6, 8, 8]}}
+    del keyed["datasets"]["synth_vol3d"]["generator"]
+    with pytest.raises(ConfigError, match=r"cannot take spatial input size \(6, 8, 8\)"):
+        check_study(keyed)
     small = validate_schema(study())
     small["datasets"]["v"] = {"source": "synthetic", "generator": "synth_vessels", "size": 16}
     small["models"]["m"] = {"name": "unet", "base_channels": 4, "depth": 2}
