@@ -236,3 +236,19 @@ def test_config_refuses_3d_pack_modes_and_2d_patch_keys():
     small["models"]["m"] = {"name": "unet", "base_channels": 4, "depth": 2}
     with pytest.raises(ConfigError, match="needs size >= 32"):
         check_study(small)
+
+
+def test_registry_3d_study_refuses_pack_modes(monkeypatch):
+    """A registry dataset with recipe volumes_3d (paper002_3d.yaml) is refused with
+    pack_mode stacked by check_registry, the Snakefile's check before any job."""
+    from segbench.config import ConfigError, check_registry, load_study
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    cfg = load_study(REPO / "config" / "studies" / "paper002_3d.yaml")
+    check_registry(cfg)
+    cfg["training"]["pack_mode"] = "stacked"
+    with pytest.raises(
+        ConfigError, match=r"'stacked' is not supported for the 3D dataset 'brats_mets'"
+    ):
+        check_registry(cfg)
