@@ -5,6 +5,7 @@ volumes -> splits -> 3D training (patches, sliding-window validation / test) -> 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow, run_snakemake
+from tests.conftest import REPO, copy_workflow, run_snakemake, snakemake_bin
 
 pytestmark = pytest.mark.slow
 
@@ -90,3 +91,29 @@ def test_3d_noop_rerun_and_report(workflow_3d: Path):
     run_snakemake(workflow_3d, "--report", "report.html")
     html = (workflow_3d / "report.html").read_text(errors="replace")
     assert "synth_vol3d" in html and "ci_tiny_3d" in html
+
+
+def test_3d_train_job_killed_then_rerun_equals_uninterrupted(workflow_3d: Path, tmp_path: Path):
+    """A 3D train_pack job SIGKILLed mid-epoch by ``segbench.faults`` (``SEGBENCH_FAULT=step@2``,
+    once), then ``snakemake --rerun-incomplete``: the job resumes fold 0 from its checkpoint and
+    both folds' training outputs equal those of the uninterrupted workflow (``workflow_3d``)."""
+    import os
+
+    wd = copy_workflow(tmp_path / "wf", TINY_3D)
+    cell = "results/runs/synth_vol3d/resunet3d/ce/f1/s0"
+    targets = [f"{cell}/k{k}/probs.npz" for k in (0, 1)]
+    marker = tmp_path / "step.fired"
+    env = dict(os.environ, SEGBENCH_FAULT="step@2", SEGBENCH_FAULT_ONCE=str(marker))
+    killed = subprocess.run(
+        [snakemake_bin(), "--cores", "2", *targets], cwd=wd, env=env, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert killed.returncode != 0 and marker.exists(), killed.stdout[-2000:]
+    assert not (wd / cell / "k0" / "run.json").exists()
+    run_snakemake(wd, "--rerun-incomplete", *targets)
+    log = (wd / "logs/train_pack/synth_vol3d/resunet3d/ce/f1/s0/pack.log").read_text()
+    assert "resumed from" in log
+    for k in (0, 1):
+        for name in ("probs.npz", "history.csv", "best.pt"):
+            got = (wd / cell / f"k{k}" / name).read_bytes()
+            assert got == (workflow_3d / cell / f"k{k}" / name).read_bytes(), (k, name)
