@@ -7,9 +7,11 @@ This is the one place where config dicts become objects. Snakemake validates wit
 from __future__ import annotations
 
 import copy
+import difflib
 import itertools
 import json
 import math
+import re
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,10 +37,13 @@ __all__ = [
     "Run",
     "RunSpec",
     "SearchConfig",
+    "VariantConfig",
+    "base_loss",
     "check_configfiles",
     "check_device",
     "check_registry",
     "check_study",
+    "curve_runs",
     "dataset_include_background",
     "exit_on_error",
     "expand_runs",
@@ -47,6 +52,7 @@ __all__ = [
     "run_spec",
     "search_configs",
     "validate_schema",
+    "variant_configs",
 ]
 
 _Validator = DefaultFillingValidator
@@ -299,6 +305,7 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                         f"{where}: grid[{i}].{kind}: {name!r} is not defined under '{kind}'; "
                         f"defined: {', '.join(sorted(config[kind]))}"
                     )
+    check_variants(config, where)
     check_search(config, where)
 
 
@@ -426,7 +433,9 @@ def expand_runs(config: dict[str, Any]) -> list[Run]:
 
     A block with a ``search`` section contributes, per (dataset, model, loss, fraction, fold),
     one run per sampled configuration i < ``search.n``: loss key ``{loss}~hp{i:02d}``
-    (:func:`search_key`), seed i (see :func:`search_configs`).
+    (:func:`search_key`), seed i (see :func:`search_configs`). A block with ``training``
+    overrides trains its losses as ``{loss}~{tag}`` (:func:`variant_key`,
+    :func:`variant_configs`); every other block's runs keep the plain loss key.
     """
     folds = config.get("run_folds") or list(range(int(config["folds"])))
     blocks = config.get("grid") or [{}]
@@ -440,6 +449,7 @@ def expand_runs(config: dict[str, Any]) -> list[Run]:
                 else dataset_fractions(config, ds)
             )
             search = block.get("search")
+            tag = block.get("tag") if "training" in block else None
             if search:  # configuration i: derived loss key {loss}~hp{i:02d}, training seed i
                 for model, loss, frac, index, fold in itertools.product(
                     block.get("models", list(config["models"])),
@@ -457,7 +467,8 @@ def expand_runs(config: dict[str, Any]) -> list[Run]:
                 block.get("seeds", config["seeds"]),
                 folds,
             ):
-                runs.add(Run(ds, model, loss, frac, int(seed), int(fold)))
+                key = loss if tag is None else variant_key(loss, tag)
+                runs.add(Run(ds, model, key, frac, int(seed), int(fold)))
     return sorted(runs)
 
 
@@ -682,6 +693,8 @@ def check_search(config: dict[str, Any], where: str = "config") -> None:
                 else dataset_fractions(config, ds)
             )
         }
+        if "training" in block:  # a training variant: its own loss keys {loss}~{tag}
+            cells = {(d, m, variant_key(loss, str(block.get("tag"))), f) for d, m, loss, f in cells}
         for cell in cells:
             (searched_cells if search else plain_cells).setdefault(cell, i)
         if not search:
@@ -755,6 +768,196 @@ def check_search(config: dict[str, Any], where: str = "config") -> None:
             )
 
 
+# ---------------------------------------------------------------------------------------------
+# Training variants (grid blocks with ``training`` overrides; paper 002 Fig. 5, App. D:
+# "Training curves with SGD+Nesterov Momentum and Adam optimizers for a dice loss training and a
+# model with the same hyperparameters trained with our dice surgery training objective").
+
+VARIANT_SEP = "~"
+"""Derived loss keys of training variants: ``{loss}~{tag}`` (``dice~adam``). The schema allows
+only ``[A-Za-z0-9_.-]`` in the keys of ``losses`` and in tags, so a derived key never equals a
+defined one and its base loss is the part before the first ``~`` (:func:`base_loss`)."""
+
+RESERVED_TAG = re.compile(r"hp\d+")
+"""Tags a block may not use: ``{loss}~hp{i:02d}`` are the search configurations' keys."""
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """The runs of one loss of a grid block with ``training`` overrides.
+
+    Attributes:
+        key: derived loss key, ``{loss}~{tag}``; the run folders are
+            ``results/runs/{dataset}/{model}/{key}/f{fraction}/s{seed}/k{fold}``.
+        loss: the base loss key of the study's ``losses`` section (the loss trained).
+        tag: the block's ``tag``.
+        training: the block's overrides (``optimizer``, ``lr``, ...), as given.
+    """
+
+    key: str
+    loss: str
+    tag: str
+    training: dict[str, Any]
+
+    def identity(self) -> dict[str, Any]:
+        """What run.json records (``config.training.variant``)."""
+        return {
+            "key": self.key,
+            "loss": self.loss,
+            "tag": self.tag,
+            "overrides": copy.deepcopy(self.training),
+        }
+
+
+def variant_key(loss: str, tag: str) -> str:
+    """Derived loss key of loss ``loss`` in a block tagged ``tag`` (``dice``, ``adam`` ->
+    ``dice~adam``)."""
+    return f"{loss}{VARIANT_SEP}{tag}"
+
+
+def base_loss(key: str) -> str:
+    """The ``losses`` key a run's loss key trains: ``dice~hp07`` and ``dice~adam`` -> ``dice``;
+    a plain key is its own base."""
+    return key.split(VARIANT_SEP, 1)[0]
+
+
+def variant_configs(config: dict[str, Any]) -> dict[str, VariantConfig]:
+    """Every training variant of the study's grid blocks, by derived loss key (empty for a
+    study without ``training`` blocks). One tag has one set of overrides in every block
+    (checked by :func:`check_variants`), so a derived key means one configuration everywhere."""
+    out: dict[str, VariantConfig] = {}
+    for block in config.get("grid") or []:
+        if "training" not in block:
+            continue
+        tag = str(block["tag"])
+        for loss in block.get("losses", list(config["losses"])):
+            key = variant_key(loss, tag)
+            out.setdefault(key, VariantConfig(key, loss, tag, dict(block["training"])))
+    return out
+
+
+def curve_runs(runs: list[Run], variants: Mapping[str, VariantConfig]) -> list[Run]:
+    """The runs of the training-curves figure (paper 002 Fig. 5): every training variant's run
+    and the study-training runs of the same cells (dataset, model, base loss, fraction) - the
+    curves a variant is compared with - or every run when the study has no variant.
+
+    Args:
+        runs: :func:`expand_runs` of the study.
+        variants: :func:`variant_configs` of the study.
+    """
+    tagged = [r for r in runs if r.loss in variants]
+    if not tagged:
+        return list(runs)
+    cells = {(r.dataset, r.model, variants[r.loss].loss, r.fraction) for r in tagged}
+    plain = [
+        r
+        for r in runs
+        if r.loss not in variants and (r.dataset, r.model, r.loss, r.fraction) in cells
+    ]
+    return sorted([*tagged, *plain])
+
+
+def _training_keys() -> list[str]:
+    """The keys of the top-level ``training`` schema (what a block may override)."""
+    return sorted(load_schema()["properties"]["training"]["properties"])
+
+
+def _check_block_crop(config: dict[str, Any], block: dict[str, Any], crop: int, at: str) -> None:
+    """A block's own crop fits its models (input divisor) and its synthetic images."""
+    from segbench.models import check_input_size
+
+    for key in block.get("models", list(config["models"])):
+        name, params = split_name(config["models"][key])
+        try:
+            check_input_size(name, crop, **params)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{at}: {crop} for model {key!r} ({name}): {err}") from None
+    for key in block.get("datasets", list(config["datasets"])):
+        entry = config["datasets"][key]
+        if entry["source"] == "synthetic" and crop > int(entry.get("size", 64)):
+            raise ConfigError(
+                f"{at}: {crop} is larger than the {entry.get('size', 64)}x{entry.get('size', 64)} "
+                f"images of dataset {key!r} (datasets.{key}.size)"
+            )
+
+
+def check_variants(config: dict[str, Any], where: str = "config") -> None:
+    """Cross-checks of the grid blocks with ``training`` overrides (:func:`variant_configs`).
+
+    Raises:
+        ConfigError: naming ``grid[i].training`` / ``grid[i].tag`` and the value: ``training``
+            without ``tag`` or ``tag`` without ``training``; ``training`` with ``search``; an
+            unknown training key (allowed keys and the closest listed) or a value the top-level
+            ``training`` schema rejects (the merged section is validated, augmentation and the
+            block's crop against its models and synthetic image sizes included);
+            a tag reserved for search keys (``hp`` + digits) or used by another block with other
+            overrides (one derived key, two trainings).
+    """
+    schema = load_schema()["properties"]["training"]
+    allowed = _training_keys()
+    tags: dict[str, tuple[int, str]] = {}
+    for i, block in enumerate(config.get("grid") or []):
+        at = f"{where}: grid[{i}]"
+        if "training" not in block and "tag" not in block:
+            continue
+        if "tag" not in block:
+            raise ConfigError(
+                f"{at}.training: a block with training overrides needs a 'tag' (its runs are "
+                "trained as loss key {loss}~{tag}, e.g. tag: adam -> dice~adam)"
+            )
+        tag = str(block["tag"])
+        if "training" not in block:
+            raise ConfigError(
+                f"{at}.tag: {tag!r} without 'training': a tag names a block's training "
+                "overrides; add training: {...} or remove the tag"
+            )
+        if "search" in block:
+            raise ConfigError(
+                f"{at}: 'training' overrides and 'search' in one block are not supported; "
+                "override the study's training in a block without a search"
+            )
+        overrides = block["training"]
+        if RESERVED_TAG.fullmatch(tag):
+            raise ConfigError(
+                f"{at}.tag: {tag!r}: loss keys {{loss}}~{tag} would collide with the search "
+                f"configuration keys {{loss}}~hp{{i:02d}} (e.g. {search_key('dice', 7)}); use "
+                "another tag"
+            )
+        for name in overrides:
+            if name not in allowed:
+                near = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ConfigError(
+                    f"{at}.training.{name}: not a training key{hint}; allowed: {', '.join(allowed)}"
+                )
+        merged = copy.deepcopy({**config["training"], **overrides})
+        err = first_error(merged, schema, where, prefix=f"grid[{i}].training")
+        if err is not None:
+            raise err
+        from segbench.train.augment import check_config as check_augment
+
+        try:
+            check_augment(merged.get("augment"))
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{at}.training.augment: {err}") from None
+        if "crop" in overrides and merged["crop"] is not None:
+            _check_block_crop(config, block, int(merged["crop"]), f"{at}.training.crop")
+        text = json.dumps(overrides, sort_keys=True)
+        if tag in tags and tags[tag][1] != text:
+            first = tags[tag][0]
+            raise ConfigError(
+                f"{at}.tag: {tag!r} is also the tag of grid[{first}] with other training "
+                f"overrides: the loss keys {{loss}}~{tag} would mean two trainings; give each "
+                "set of overrides its own tag"
+            )
+        tags.setdefault(tag, (i, text))
+        for loss in block.get("losses", list(config["losses"])):
+            if variant_key(loss, tag) in config["losses"]:  # unreachable through the schema
+                raise ConfigError(
+                    f"{at}.tag: {variant_key(loss, tag)!r} is already a key of 'losses'"
+                )
+
+
 def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
     """``datasets.{dataset}.include_background``, else ``evaluation.include_background`` of a
     validated config (its schema default filled)."""
@@ -763,7 +966,10 @@ def dataset_include_background(config: dict[str, Any], dataset: str) -> bool:
 
 
 def run_spec(
-    config: dict[str, Any], run: Run, searches: Mapping[str, SearchConfig] | None = None
+    config: dict[str, Any],
+    run: Run,
+    searches: Mapping[str, SearchConfig] | None = None,
+    variants: Mapping[str, VariantConfig] | None = None,
 ) -> RunSpec:
     """The :class:`RunSpec` of ``run`` in a validated study config: the one place a run's
     resolved configuration is assembled (the workflow's params, :func:`segbench.smk.run_spec`).
@@ -771,15 +977,23 @@ def run_spec(
     For a search configuration (loss key ``{loss}~hp{i:02d}``) ``loss_cfg`` is the base loss
     with the sampled loss parameters, ``training`` the study's training section with the sampled
     values and ``training.search`` its identity (base loss, index, sampled values), which
-    ``run.json`` records; the training code reads nothing else.
+    ``run.json`` records; the training code reads nothing else. For a training variant (loss
+    key ``{loss}~{tag}``, a grid block with ``training`` overrides) ``loss_cfg`` is the base
+    loss and ``training`` the study's training section with the block's overrides and
+    ``training.variant`` its identity (:meth:`VariantConfig.identity`).
 
     Args:
         config: validated study config (schema defaults filled).
         run: the run's identity.
         searches: :func:`search_configs` of ``config`` (computed when not given).
+        variants: :func:`variant_configs` of ``config`` (computed when not given).
     """
     search = (search_configs(config) if searches is None else searches).get(run.loss)
-    if search is None:
+    variant = (variant_configs(config) if variants is None else variants).get(run.loss)
+    if variant is not None:  # a training variant: the block's overrides over the study's
+        loss_cfg = config["losses"][variant.loss]
+        training = {**config["training"], **variant.training, "variant": variant.identity()}
+    elif search is None:
         loss_cfg, training = config["losses"][run.loss], config["training"]
     else:  # a search configuration: its sampled values resolved into the run's own config
         loss_cfg = search.loss_cfg

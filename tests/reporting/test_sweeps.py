@@ -20,6 +20,7 @@ from segbench.reporting.figures import (
     optimizer_label,
     sweep_curves,
     sweep_references,
+    training_curve_panels,
     training_curves,
 )
 from segbench.reporting.sweeps import (
@@ -230,3 +231,65 @@ def test_training_curves_from_fake_runs_are_byte_identical(tmp_path):
     assert first == (tmp_path / "tc2.png").read_bytes()
     training_curves(pd.DataFrame(), tmp_path / "empty.png")
     assert (tmp_path / "empty.png").read_bytes()[:8] == PNG  # placeholder
+
+
+def _fig5_runs(root: Path, variants: dict[str, dict]) -> tuple[list[Path], list[Path]]:
+    """Paper 002 Fig. 5 as the study trains it (blocks fig5_sgd / fig5_adam): FIVES, Dice and
+    Dice - Surgery, one seed, each run's training carrying its variant identity (run.json
+    ``config.training.variant``, :meth:`segbench.config.VariantConfig.identity`)."""
+    jsons, hists = [], []
+    for tag, overrides in variants.items():
+        for i, loss in enumerate(("dice", "dice_surgery")):
+            key = f"{loss}~{tag}"
+            run = {"dataset": "fives", "model": "res_unet", "loss": key, "fraction": "1",
+                   "seed": 0, "fold": 0}  # fmt: skip
+            variant = {"key": key, "loss": loss, "tag": tag, "overrides": overrides}
+            training = {"optimizer": "sgd", "nesterov": True, **overrides, "variant": variant}
+            d = root / tag / loss
+            jsons.append(_run_json(d / "run.json", run, {"name": loss}, training, "completed"))
+            epochs = np.arange(1, 6)
+            pd.DataFrame({
+                "epoch": epochs, "train_loss": 1 / (epochs + i), "val_miou": 1 - 1 / (epochs + i),
+                "lr": 0.01, "val_loss": np.nan,
+            }).to_csv(d / "history.csv", index=False)  # fmt: skip
+            hists.append(d / "history.csv")
+    return jsons, hists
+
+
+FIG5 = {"sgd": {"optimizer": "sgd", "nesterov": True}, "adam": {"optimizer": "adam", "lr": 1e-3}}
+
+
+def test_fig5_panels_in_the_papers_order_from_the_variant_identity(tmp_path):
+    jsons, hists = _fig5_runs(tmp_path, {"adam": FIG5["adam"], "sgd": FIG5["sgd"]})
+    h = load_histories(jsons, hists)
+    assert sorted(h["loss"].unique()) == ["dice", "dice_surgery"]  # base losses: one colour each
+    assert sorted(h["variant"].unique()) == ["adam", "sgd"]
+    # SGD + Nesterov first, then Adam (Fig. 5 caption order), titled by the optimiser only
+    assert training_curve_panels(h) == [
+        ("fives", "SGD + Nesterov momentum", "sgd", "SGD + Nesterov momentum"),
+        ("fives", "Adam", "adam", "Adam"),
+    ]
+    # the curves drawn are the histories' values: one run per (loss, optimiser), so the line is
+    # the run's own history (mean over one run) with no band
+    cell = h[(h["variant"] == "adam") & (h["loss"] == "dice_surgery")]
+    np.testing.assert_allclose(cell.groupby("epoch")["train_loss"].mean(), 1 / np.arange(2, 7))
+    for i in (1, 2):
+        training_curves(h, tmp_path / f"fig5_{i}.png", ["dice", "dice_surgery"])
+    first = (tmp_path / "fig5_1.png").read_bytes()
+    assert first[:8] == PNG and len(first) > 5000
+    assert first == (tmp_path / "fig5_2.png").read_bytes()
+
+
+def test_two_variants_of_one_optimiser_get_a_column_each(tmp_path):
+    low = {"optimizer": "adam", "lr": 1e-4}
+    jsons, hists = _fig5_runs(tmp_path, {**FIG5, "adam_low": low})
+    panels = training_curve_panels(load_histories(jsons, hists))
+    assert [p[2:] for p in panels] == [
+        ("sgd", "SGD + Nesterov momentum"), ("adam", "Adam (adam)"),
+        ("adam_low", "Adam (adam_low)"),
+    ]  # fmt: skip
+    # runs without a variant (a study-wide optimiser) beside a tagged one of the same optimiser
+    plain = load_histories(*_history_runs(tmp_path / "plain"))
+    both = pd.concat([plain, load_histories(jsons[2:4], hists[2:4]).assign(dataset="inbreast")])
+    titles = [p[3] for p in training_curve_panels(both) if p[1] == "Adam"]
+    assert titles == ["Adam (study training)", "Adam (adam)"]

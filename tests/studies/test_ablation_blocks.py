@@ -65,3 +65,25 @@ def test_training_curves_rule_resolves_on_request(tmp_path):
     for key in ("run", "history"):
         files = {paths.RUN_FILES[key].format(**r.wildcards()) for r in runs}
         assert files <= set(job["input"]), key
+
+
+@pytest.mark.slow
+def test_paper002_fig5_blocks_dry_run_with_the_training_curves(tmp_path):
+    """Paper 002 Fig. 5 (App. D, l.350: "Training curves with SGD+Nesterov Momentum and Adam
+    optimizers for a dice loss training and a model with the same hyperparameters trained with
+    our dice surgery training objective"): blocks fig5_sgd / fig5_adam train Dice and Dice -
+    Surgery under their own keys, and the figure is in the default target, reading exactly
+    their run.json and history.csv (not the 475 table runs)."""
+    cfg = load_study(STUDY_DIR / "paper002.yaml")
+    fig5 = dict(cfg, grid=[b for b in cfg["grid"] if b["label"].startswith("fig5_")])
+    runs = expand_runs(fig5)
+    assert sorted({r.loss for r in runs}) == [
+        "dice_surgery~adam", "dice_surgery~sgd", "dice~adam", "dice~sgd",
+    ]  # fmt: skip
+    wanted = {paths.RUN_FILES[k].format(**r.wildcards()) for r in runs for k in ("run", "history")}
+    jobs = _dry_run(tmp_path, "paper002")
+    trained = {o for j in jobs if j["rule"].startswith("train") for o in j["output"]}
+    assert wanted <= trained, sorted(wanted - trained)[:5]
+    (fig,) = [j for j in jobs if j["rule"] == "training_curves"]
+    assert set(fig["input"]) == wanted
+    assert fig["output"] == ["results/figures/training_curves.png"]

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from segbench import paths
-from segbench.config import all_fractions
+from segbench.config import all_fractions, curve_runs, variant_configs
 from segbench.reporting import search as _search
 from segbench.smk import (
     alternation,
@@ -27,6 +27,8 @@ FOLDS = config.get("run_folds") or list(range(config["folds"]))
 # Random hyper-parameter search (grid blocks with `search`): derived loss key -> configuration.
 SEARCH = cached_search_configs(config)
 SEARCH_RUNS = [r for r in RUNS if r.loss in SEARCH]
+# Grid blocks with `training` overrides: derived loss key {loss}~{tag} -> base loss, overrides.
+VARIANTS = variant_configs(config)
 # The tidy table the tables and figures read: with a search, the kept configurations only.
 TABLE_TIDY = _search.SELECTED_TIDY if SEARCH_RUNS else paths.TIDY_TABLE
 
@@ -142,8 +144,9 @@ def get_qualitative_datasets():
 
 
 def get_lambda_runs():
-    """Runs of the sweep figures (lambda, alpha): every run outside a random search."""
-    return [r for r in RUNS if r.loss not in SEARCH]
+    """Runs of the sweep figures (lambda, alpha): every run outside a random search and
+    outside the blocks with training overrides."""
+    return [r for r in RUNS if r.loss not in SEARCH and r.loss not in VARIANTS]
 
 
 def sweep_figure_requested(sweep):
@@ -163,18 +166,29 @@ def get_sweep_reference(sweep):
 
 
 def run_optimizer(run):
-    """The optimiser ``run`` trains with (a search configuration may sample its own)."""
-    own = SEARCH[run.loss].training if run.loss in SEARCH else {}
+    """The optimiser ``run`` trains with (a block's training overrides may name another)."""
+    if run.loss in VARIANTS:
+        own = VARIANTS[run.loss].training
+    else:
+        own = SEARCH[run.loss].training if run.loss in SEARCH else {}
     return own.get("optimizer", config["training"]["optimizer"])
 
 
+def get_curve_runs():
+    """Runs of the training-curves figure: those of the blocks with training overrides (paper
+    002 Fig. 5's SGD and Adam blocks) and the study-training runs of their cells when the study
+    has any, else every run."""
+    return curve_runs(RUNS, VARIANTS)
+
+
 def training_curves_requested():
-    """The study trains with two or more optimisers (paper 002 Fig. 5: SGD vs Adam)."""
-    return len({run_optimizer(r) for r in RUNS}) >= 2
+    """The figure's runs train with two or more optimisers (paper 002 Fig. 5: SGD vs Adam)."""
+    return len({run_optimizer(r) for r in get_curve_runs()}) >= 2
 
 
 def get_history_inputs(wildcards):
-    return {"runs": run_paths(RUNS, "run"), "history": run_paths(RUNS, "history")}
+    runs = get_curve_runs()
+    return {"runs": run_paths(runs, "run"), "history": run_paths(runs, "history")}
 
 
 def get_report_outputs():

@@ -12,10 +12,17 @@ Conventions used by every table and figure of :mod:`segbench.reporting`:
   100 = percent); HD95 stays in pixels and calibration metrics stay in their own units.
 * **Direction**: :func:`segbench.stats.metric_higher_is_better` (HD95, NLL, Brier, ECE, MCE are
   lower-is-better); "best" in a table follows it.
+* **Training variants** (grid blocks with ``tag`` + ``training`` overrides, loss keys
+  ``{loss}~{tag}``, e.g. paper 002 Fig. 5's ``dice~adam``) are in ``tidy.csv`` but not in the
+  tables, statistics and loss-comparison figures (:func:`load_tidy` drops them): they are a
+  different training protocol, not a loss of the paper's tables, and as extra pairs they would
+  change the Holm family of the table's comparisons. ``training_curves`` draws them from their
+  histories.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +105,27 @@ def available_metrics(tidy: pd.DataFrame, wanted: Sequence[str] | None = None) -
     return [m for m in dict.fromkeys(names) if m in tidy.columns and tidy[m].notna().any()]
 
 
-def load_tidy(path: str | Path) -> pd.DataFrame:
-    """Read the tidy table with ``fraction`` kept as its canonical text ("1", "0.5", ...)."""
-    return pd.read_csv(path, dtype={"fraction": str, "class_name": str})
+_SEARCH_KEY = re.compile(r"~hp\d+$")
+"""Search configurations' loss keys ``{loss}~hp{i:02d}`` (:data:`segbench.config.SEARCH_SEP`;
+a variant tag may not have this form, so the two never mix)."""
+
+
+def is_variant_key(loss: str) -> bool:
+    """Whether ``loss`` is a training variant's key ``{loss}~{tag}`` (``dice~adam``), not a
+    plain loss key (``dice``) nor a search configuration's (``dice~hp07``)."""
+    return "~" in loss and _SEARCH_KEY.search(loss) is None
+
+
+def load_tidy(path: str | Path, variants: bool = False) -> pd.DataFrame:
+    """Read the tidy table with ``fraction`` kept as its canonical text ("1", "0.5", ...).
+
+    Training variants' rows (:func:`is_variant_key`) are dropped unless ``variants``: see the
+    module docstring."""
+    tidy = pd.read_csv(path, dtype={"fraction": str, "class_name": str})
+    if variants or tidy.empty:
+        return tidy
+    keep = ~tidy["loss"].astype(str).map(is_variant_key)
+    return tidy if keep.all() else tidy[keep].reset_index(drop=True)
 
 
 def completed_runs(tidy: pd.DataFrame) -> pd.DataFrame:

@@ -516,8 +516,9 @@ def load_histories(
     Returns:
         the history rows with ``dataset, model, loss, fraction, seed, fold`` (``run.json``
         ``run``; ``loss`` is the base loss of a derived key, the key itself is ``loss_key``),
-        ``optimizer`` (:func:`optimizer_label` of ``config.training``) and ``run``
-        (the run's position); diverged runs are left out, as in every figure.
+        ``optimizer`` (:func:`optimizer_label` of ``config.training``), ``variant`` (the tag of
+        a grid block with training overrides, ``config.training.variant``; empty otherwise)
+        and ``run`` (the run's position); diverged runs are left out, as in every figure.
 
     Raises:
         ValueError: the two lists differ in length, or a ``run.json`` is not valid.
@@ -534,14 +535,42 @@ def load_histories(
         h = pd.read_csv(hist)
         for k, v in record["run"].items():
             h[k] = v
+        training = record["config"].get("training", {})
+        variant = training.get("variant") or {}
         # a derived key ("dice~hp03", "dice~adam": the schema allows no "~" in loss keys)
-        # draws as its base loss, so one loss has one colour in every optimiser's panel
-        h["loss_key"] = h["loss"]
-        h["loss"] = str(h["loss"].iloc[0]).split("~", 1)[0] if len(h) else h["loss"]
-        h["optimizer"] = optimizer_label(record["config"].get("training", {}))
+        # draws as its base loss (run.json's variant identity, else the key before its "~"),
+        # so one loss has one colour in every optimiser's panel
+        key = str(record["run"]["loss"])
+        h["loss_key"] = key
+        h["loss"] = str(variant.get("loss", key.split("~", 1)[0]))
+        h["optimizer"] = optimizer_label(training)
+        h["variant"] = str(variant.get("tag", ""))
         h["run"] = i
         frames.append(h)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def training_curve_panels(histories: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """The columns of :func:`training_curves`: ``(dataset, optimiser, variant, title)`` per
+    (dataset, optimiser label, variant tag) of ``histories`` (:func:`load_histories`), by
+    dataset, then SGD before Adam (the paper's Fig. 5 order), then label and tag. The title is
+    the optimiser label; two columns of one dataset with the same label add the tag (``Adam
+    (adam_low)``; ``study training`` for runs without one)."""
+    order = {"SGD": 0, "Adam": 1}
+    tags = histories["variant"] if "variant" in histories else pd.Series("", histories.index)
+    cells = sorted(
+        {
+            (str(d), str(o), str(v))
+            for d, o, v in zip(histories["dataset"], histories["optimizer"], tags, strict=True)
+        },
+        key=lambda c: (c[0], order.get(c[1].split(" ")[0], 2), c[1], c[2]),
+    )
+    count: dict[tuple[str, str], int] = {}
+    for d, o, _ in cells:
+        count[(d, o)] = count.get((d, o), 0) + 1
+    return [
+        (d, o, v, f"{o} ({v or 'study training'})" if count[(d, o)] > 1 else o) for d, o, v in cells
+    ]
 
 
 def training_curves(
@@ -557,6 +586,8 @@ def training_curves(
     One column per (dataset, optimiser), in the paper's order (SGD, then Adam); top row the
     training loss, bottom row the validation mIoU (``history.csv`` ``val_miou``, epochs without
     a validation skipped), one line per loss (mean over the runs of the cell, band = min..max).
+    Two training variants of one dataset with the same optimiser (e.g. Adam at two learning
+    rates, tags ``adam`` and ``adam_low``) get a column each, titled with their tag.
 
     Args:
         histories: :func:`load_histories` (``history.csv`` rows with ``dataset, loss,
@@ -567,14 +598,10 @@ def training_curves(
     if histories.empty or "epoch" not in histories:
         placeholder_figure(path, title, "no training history in the runs")
         return
-    order = {"SGD": 0, "Adam": 1}
-    cells = sorted(
-        {
-            (str(d), str(o))
-            for d, o in zip(histories["dataset"], histories["optimizer"], strict=True)
-        },
-        key=lambda c: (c[0], order.get(c[1].split(" ")[0], 2), c[1]),
-    )
+    histories = histories.copy()
+    if "variant" not in histories:
+        histories["variant"] = ""
+    cells = training_curve_panels(histories)
     losses = ordered(sorted(histories["loss"].astype(str).unique()), loss_order)
     colors = dict(zip(losses, sns.color_palette("tab10", len(losses)), strict=True))
     rows = (
@@ -583,8 +610,12 @@ def training_curves(
     )
     fig, axes = plt.subplots(2, len(cells), figsize=(3.6 * len(cells) + 1.6, 5.6), squeeze=False)
     handles: dict[str, Any] = {}
-    for c, (ds, opt) in enumerate(cells):
-        cell = histories[(histories["dataset"] == ds) & (histories["optimizer"] == opt)]
+    for c, (ds, opt, tag, label) in enumerate(cells):
+        cell = histories[
+            (histories["dataset"] == ds)
+            & (histories["optimizer"] == opt)
+            & (histories["variant"] == tag)
+        ]
         for r, (column, ylabel, factor) in enumerate(rows):
             ax = axes[r][c]
             for loss in losses:
@@ -601,7 +632,7 @@ def training_curves(
                     )  # fmt: skip
                 handles.setdefault(loss, line)
             if r == 0:
-                ax.set_title(f"{ds}\n{opt}", fontsize=9)
+                ax.set_title(f"{ds}\n{label}", fontsize=9)
             ax.set_xlabel("epoch" if r == 1 else "")
             ax.set_ylabel(ylabel if c == 0 else "")
             ax.tick_params(labelsize=7)
