@@ -199,12 +199,12 @@ def validate_schema(config: dict[str, Any], where: str = "config") -> dict[str, 
 
 def check_study(config: dict[str, Any], where: str = "config") -> None:
     """Cross-checks the schema cannot express; raises ConfigError naming key and allowed values."""
-    from segbench.data.synthetic import GENERATORS
+    from segbench.data.synthetic import GENERATORS, VOLUME_GENERATORS
 
     _check_finite(config, "", where)
     _check_fractions(config, where)
     from segbench.losses import LOSSES, build_loss
-    from segbench.models import MODELS, check_input_size, input_divisor
+    from segbench.models import MODEL_INFO, MODELS, check_input_size, input_divisor
 
     for key, entry in config["losses"].items():
         name, params = split_name(entry)
@@ -233,8 +233,13 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             input_divisor(entry["name"], **params)  # unknown / bad parameters
             if crop is not None:
                 check_input_size(entry["name"], int(crop), **params)
-            for ds in config["datasets"].values():
-                if ds["source"] == "synthetic":  # validation and test run on whole images
+            for ds_key, ds in config["datasets"].items():
+                if "patch" in ds:  # 3D: training patches and sliding windows of this size
+                    if getattr(MODEL_INFO.get(entry["name"]), "spatial_dims", 2) == 3:
+                        check_input_size(entry["name"], list(ds["patch"]), **params)
+                elif ds["source"] == "synthetic" and (
+                    ds.get("generator", ds_key) not in VOLUME_GENERATORS
+                ):  # validation and test run on whole images
                     check_input_size(entry["name"], int(ds.get("size", 64)), **params)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{where}: models.{key} ({entry['name']}): {err}") from None
@@ -257,11 +262,30 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
     for key, entry in config["datasets"].items():
         if entry["source"] == "synthetic":
             gen = entry.get("generator", key)
-            if gen not in GENERATORS:
+            if gen in VOLUME_GENERATORS:
+                _check_volume_dataset(config, key, where)
+            elif gen not in GENERATORS:
                 raise ConfigError(
                     f"{where}: datasets.{key}.generator: unknown synthetic generator {gen!r}; "
-                    f"allowed: {', '.join(sorted(GENERATORS))}"
+                    f"allowed: {', '.join(sorted([*GENERATORS, *VOLUME_GENERATORS]))}"
                 )
+            elif any(k in entry for k in PATCH_KEYS):
+                raise ConfigError(
+                    f"{where}: datasets.{key}: {[k for k in PATCH_KEYS if k in entry]} apply to "
+                    f"3D datasets only; generator {gen!r} is 2D"
+                )
+            elif int(entry.get("size", 64)) < 32:
+                raise ConfigError(
+                    f"{where}: datasets.{key}.size = {entry['size']}: the 2D generator {gen!r} "
+                    "needs size >= 32"
+                )
+            if gen in VOLUME_GENERATORS:
+                n = int(entry.get("n", 40))
+                if folds > n:
+                    raise ConfigError(
+                        f"{where}: folds = {folds} is more than the {n} volumes of dataset {key!r}"
+                    )
+                continue
             size = int(entry.get("size", 64))
             if crop is not None and int(crop) > size:
                 raise ConfigError(
@@ -283,6 +307,33 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                     )
     check_variants(config, where)
     check_search(config, where)
+
+
+PATCH_KEYS = ("patch", "fg_rate", "patches_per_volume")
+"""Per-dataset 3D patch keys (``datasets.<key>``), passed to the run as ``training.patch``."""
+
+
+def _check_volume_dataset(config: dict[str, Any], key: str, where: str) -> None:
+    """A 3D synthetic dataset trains with ``pack_mode: sequential`` and no ``augment``
+    (docs/3d.md); its patch fits the padded volume side."""
+    training = config.get("training", {})
+    mode = training.get("pack_mode", "sequential")
+    if mode != "sequential":
+        raise ConfigError(
+            f"{where}: training.pack_mode = {mode!r} is not supported for the 3D dataset "
+            f"{key!r}; allowed for 3D: 'sequential' (docs/3d.md)"
+        )
+    if training.get("augment"):
+        raise ConfigError(
+            f"{where}: training.augment is 2D only; the 3D dataset {key!r} needs augment: null"
+        )
+
+
+def _patch_protocol(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``training.patch`` of a run on the dataset ``entry`` (None when it sets no patch key)."""
+    names = {"patch": "size", "fg_rate": "fg_rate", "patches_per_volume": "samples_per_volume"}
+    given = {names[k]: copy.deepcopy(entry[k]) for k in PATCH_KEYS if k in entry}
+    return given or None
 
 
 def _check_finite(node: Any, at: str, where: str) -> None:
@@ -353,12 +404,14 @@ def check_registry(config: dict[str, Any], where: str = "config") -> None:
     for key in keys:
         rid = config["datasets"][key].get("registry_id", key)
         try:
-            registry[rid]
+            entry = registry[rid]
         except RegistryError as err:
             field = f"datasets.{key}" + (
                 ".registry_id" if "registry_id" in config["datasets"][key] else ""
             )
             raise ConfigError(f"{where}: {field}: {err}") from None
+        if entry.recipe_name == "volumes_3d":  # a 3D dataset (docs/3d.md)
+            _check_volume_dataset(config, key, where)
 
 
 def dataset_fractions(config: dict[str, Any], dataset: str) -> list[str]:
@@ -945,6 +998,9 @@ def run_spec(
     else:  # a search configuration: its sampled values resolved into the run's own config
         loss_cfg = search.loss_cfg
         training = {**config["training"], **search.training, "search": search.identity()}
+    patch = _patch_protocol(config["datasets"][run.dataset])
+    if patch is not None:  # 3D: the dataset's patch protocol (segbench.train.patches)
+        training = {**training, "patch": patch}
     return RunSpec(
         **run.wildcards(),
         model_cfg=copy.deepcopy(config["models"][run.model]),

@@ -25,6 +25,12 @@ all test pixels pooled (:func:`segbench.metrics.dataset_calibration`). Surface m
 pooled form here: the tables show their per-image means under both aggregations.
 
 The reliability diagram always pools all test pixels.
+
+**3D** (masks ``[N, X, Y, Z]``, docs/3d.md): every volume is first cropped to its unpadded
+extent (the sidecar's ``recipe.volumes.<id>.shape``, :func:`segbench.inference.crop_to_shape`)
+and its surface metrics use the sidecar's ``spacing`` (mm per axis), so HD95 / HD are in mm
+and ``nsd_tolerance`` is in mm (papers 002 App. D, 003 Table 5: per-volume metrics); the
+pooled ``dataset`` block and the reliability bins pool the cropped voxels only.
 """
 
 from __future__ import annotations
@@ -92,6 +98,36 @@ def load_probs(path: str | Path) -> tuple[np.ndarray, list[str]]:
     return probs, ids
 
 
+def cropped_volumes(
+    probs: np.ndarray, ids: list[str], data: PreparedDataset
+) -> tuple[list[np.ndarray], list[np.ndarray], list[list[float] | None]]:
+    """3D: each test volume's probabilities ``[C, *shape]`` and labels ``[*shape]`` cropped to
+    its unpadded extent, and its spacing in mm (the sidecar's ``recipe.volumes.<id>``; a
+    volume without an entry keeps the whole array and voxel units, spacing None).
+
+    Raises:
+        ValueError: naming the id, when a recorded shape is larger than the arrays.
+    """
+    from segbench.inference import crop_to_shape
+
+    info = (data.meta.get("recipe") or {}).get("volumes") or {}
+    masks = data.masks[data.indices(ids)]
+    ps, ts, spacings = [], [], []
+    for k, image_id in enumerate(ids):
+        entry = info.get(image_id, {})
+        shape = entry.get("shape", masks.shape[1:])
+        try:
+            ps.append(np.asarray(crop_to_shape(probs[k], shape)))
+        except ValueError as err:
+            raise ValueError(
+                f"volume {image_id!r} of dataset {data.meta.get('name')!r}: {err}"
+            ) from None
+        ts.append(np.asarray(crop_to_shape(masks[k], shape)).astype(np.int64))
+        spacing = entry.get("spacing")
+        spacings.append(None if spacing is None else [float(v) for v in spacing])
+    return ps, ts, spacings
+
+
 def evaluate_probs(
     probs: np.ndarray,
     ids: list[str],
@@ -99,7 +135,8 @@ def evaluate_probs(
     evaluation: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per-image/class rows, per-image calibration rows and reliability bins (``evaluation``:
-    the study's ``evaluation`` section; missing keys take the schema defaults)."""
+    the study's ``evaluation`` section; missing keys take the schema defaults). 3D volumes are
+    cropped and measured in mm (module docstring)."""
     from segbench.metrics import image_calibration, image_metrics, reliability_bins
 
     evaluation = resolve_section("evaluation", evaluation)
@@ -107,13 +144,18 @@ def evaluate_probs(
     surface = bool(evaluation["surface"])
     n_bins = int(evaluation["calibration_bins"])
     tol = float(evaluation["nsd_tolerance"])
-    masks = data.masks[data.indices(ids)].astype(np.int64)
+    spacings: list[list[float] | None] = [None] * len(ids)
+    if data.masks.ndim == 4:
+        probs, masks, spacings = cropped_volumes(probs, ids, data)  # type: ignore[assignment]
+    else:
+        masks = data.masks[data.indices(ids)].astype(np.int64)
     rows, cal = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         for k, image_id in enumerate(ids):
+            kw = {} if spacings[k] is None else {"spacing": spacings[k]}
             for r in image_metrics(
-                probs[k], masks[k], c, nsd_tolerance=tol, n_bins=n_bins, surface=surface
+                probs[k], masks[k], c, nsd_tolerance=tol, n_bins=n_bins, surface=surface, **kw
             ):
                 r = dict(r)
                 r["image"] = image_id
@@ -237,7 +279,10 @@ def evaluate_run(
     per_image, calib, rel = evaluate_probs(probs, ids, data, evaluation)
     include_background = bool(evaluation["include_background"])
     summary = summarize_run(per_image, calib, include_background, data.class_names)
-    masks = data.masks[data.indices(ids)].astype(np.int64)
+    if data.masks.ndim == 4:  # 3D: the unpadded voxels only
+        probs, masks, _ = cropped_volumes(probs, ids, data)  # type: ignore[assignment]
+    else:
+        masks = data.masks[data.indices(ids)].astype(np.int64)
     summary["dataset"] = dataset_aggregate(
         probs,
         masks,

@@ -23,10 +23,12 @@ from typing import Any
 
 from segbench.schema import ConfigError, resolve_section, section_schema
 
-DERIVED_TRAINING_KEYS = ("search", "variant")
+DERIVED_TRAINING_KEYS = ("search", "variant", "patch")
 """Keys of a run's ``training`` that no study sets: ``search`` is the identity of a random
 search configuration (:meth:`segbench.config.SearchConfig.identity`), ``variant`` that of a
-grid block's training overrides (:meth:`segbench.config.VariantConfig.identity`), both added by
+grid block's training overrides (:meth:`segbench.config.VariantConfig.identity`), ``patch``
+the 3D patch protocol of the run's dataset (``datasets.<key>.patch`` / ``fg_rate`` /
+``patches_per_volume`` as ``{size, fg_rate, samples_per_volume}``), all added by
 :func:`segbench.config.run_spec`; they are kept as given and not checked against the schema."""
 
 

@@ -77,3 +77,18 @@ def test_paper_protocols_and_errors() -> None:
         PatchSampler((8, 0, 8), 0.3)
     with pytest.raises(ValueError, match="spatial axes"):
         PatchSampler((8, 8, 8), 0.3)(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)))
+
+
+def test_same_seed_same_patches_on_a_volume_larger_than_the_patch() -> None:
+    """The seed reaches the centre draws (MONAI's Compose reseeded them from its own unseeded
+    state, so two samplers of one seed drew different patches; the test above could not see it:
+    its volume is smaller than the patch, so every patch is the whole volume)."""
+    img, lab = _volume()
+
+    def draws(seed: int) -> list[np.ndarray]:
+        s = PatchSampler((8, 8, 8), 0.5, num_samples=4, seed=seed)
+        return [p for _ in range(3) for p, _ in s(img, lab)]
+
+    a, b, c = draws(5), draws(5), draws(6)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))

@@ -1,4 +1,5 @@
-"""Embedded synthetic benchmark: three 2D datasets generated from a seed (no network).
+"""Embedded synthetic benchmark: three 2D datasets and one tiny 3D one, generated from a seed
+(no network).
 
 Each mimics one regime of the studies (hand-written because no library generates
 segmentation benchmarks with controlled class proportions and intensity overlap):
@@ -9,6 +10,13 @@ segmentation benchmarks with controlled class proportions and intensity overlap)
   synapse, intracellular) with a rare small class (synapse), like the Drosophila ssTEM data.
 - ``synth_organs``: 4 classes, a large organ plus two lesion classes of which one is small and
   rare, like the COVID-19 CT data (background, lungs, ground glass, consolidation).
+
+3D (:data:`VOLUME_GENERATORS`, tests of the 3D path, docs/3d.md):
+
+- ``synth_vol3d``: 2 classes, one blurred ball ("lesion") per volume in noise; every volume has
+  its own extent (at most ``size`` per axis) and is zero-padded at the end of each axis to
+  ``size``, and the sidecar's ``recipe.volumes.<id>`` gives its ``shape`` and ``spacing`` (mm,
+  anisotropic by default), the layout recipe ``volumes_3d`` writes for the real 3D datasets.
 
 Class intensities overlap, and images are blurred and noised, so the task is not trivial.
 Every array is a pure function of ``(name, n, size, seed, params)``.
@@ -201,12 +209,102 @@ def _organs(
     return img, label
 
 
+VOLUME_CLASS_NAMES: dict[str, list[str]] = {"synth_vol3d": ["background", "lesion"]}
+
+VOLUME_GENERATORS: Registry[tuple[np.ndarray, np.ndarray, list[float]]] = Registry(
+    "synthetic 3D generator", fixed=("rng", "size")
+)
+"""3D generator name -> ``fn(rng, size, **params) -> (image float [X, Y, Z], mask uint8
+[X, Y, Z], spacing [3] mm)``; each axis at most ``size`` (the volume's own, unpadded extent)."""
+
+MIN_VOLUME_SIZE = 8
+
+
+@VOLUME_GENERATORS.register("synth_vol3d")
+def _vol3d(
+    rng: np.random.Generator,
+    size: int,
+    *,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 2.0),
+    min_extent: float = 0.75,
+    contrast: float = 1.0,
+    noise: float = 0.6,
+    blur: float = 0.7,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """One volume of extent ``U(min_extent * size, size)`` per axis, holding a ball (label 1)
+    of radius ``U(0.2, 0.3) * min(extent)`` at a random centre, ``contrast`` brighter than the
+    background; Gaussian blur ``blur`` (voxels), then noise of std ``noise``. The image is
+    z-scored over the volume (as recipe ``volumes_3d`` z-scores MR), so not in [0, 1]."""
+    lo = max(MIN_VOLUME_SIZE // 2, int(np.ceil(float(min_extent) * size)))
+    shape = tuple(int(rng.integers(lo, size + 1)) for _ in range(3))
+    radius = rng.uniform(0.2, 0.3) * min(shape)
+    centre = [
+        rng.uniform(radius, n - 1 - radius) if n - 1 > 2 * radius else (n - 1) / 2 for n in shape
+    ]
+    grid = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    mask = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= radius**2
+    intensity = float(contrast) * mask.astype(np.float64)
+    if blur > 0:
+        intensity = ndimage.gaussian_filter(intensity, float(blur))
+    img = intensity + rng.normal(0.0, float(noise), shape)
+    img = (img - img.mean()) / max(float(img.std()), 1e-6)
+    return img.astype(np.float32), mask.astype(np.uint8), [float(s) for s in spacing]
+
+
 def check_params(name: str, params: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` for an unknown generator or a parameter it does not take.
 
     The message names the parameter, its value and the generator's parameters.
     """
+    if name in VOLUME_GENERATORS:
+        VOLUME_GENERATORS.bind(name, params, rng=None, size=0)
+        return
     GENERATORS.bind(name, params, rng=None, size=0)
+
+
+def is_volumetric(name: str) -> bool:
+    """Whether synthetic generator ``name`` makes 3D volumes (:data:`VOLUME_GENERATORS`)."""
+    return name in VOLUME_GENERATORS
+
+
+def _generate_volumes(
+    name: str, n: int, size: int, seed: int, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, Any]]:
+    """:func:`generate` for a 3D generator (module docstring)."""
+    if size < MIN_VOLUME_SIZE:
+        raise ValueError(
+            f"synthetic dataset {name!r}: size must be >= {MIN_VOLUME_SIZE}, got {size}"
+        )
+    make = VOLUME_GENERATORS.get(name)
+    tag = sum(name.encode())
+    images = np.zeros((n, 1, size, size, size), dtype=np.float32)
+    masks = np.zeros((n, size, size, size), dtype=np.uint8)
+    ids = [f"{name}_{k:04d}" for k in range(n)]
+    volumes: dict[str, dict[str, Any]] = {}
+    for k in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, k, tag]))
+        img, mask, spacing = make(rng, size, **params)
+        x, y, z = img.shape
+        images[k, 0, :x, :y, :z] = img
+        masks[k, :x, :y, :z] = mask
+        volumes[ids[k]] = {"shape": [x, y, z], "spacing": spacing}
+    classes = VOLUME_CLASS_NAMES[name]
+    meta = {
+        "name": name,
+        "num_classes": len(classes),
+        "class_names": classes,
+        "in_channels": 1,
+        "source": {
+            "generator": "segbench.data.synthetic",
+            "version": GENERATOR_VERSION,
+            "n": n,
+            "size": size,
+            "seed": seed,
+            "params": params,
+        },
+        "recipe": {"kind": "synthetic", "volumes": volumes},
+    }
+    return images, masks, ids, meta
 
 
 def generate(
@@ -215,27 +313,31 @@ def generate(
     """Generate a synthetic dataset.
 
     Args:
-        name: one of ``synth_vessels``, ``synth_cells``, ``synth_organs``.
+        name: one of ``synth_vessels``, ``synth_cells``, ``synth_organs`` (2D) or
+            ``synth_vol3d`` (3D).
         n: number of images (>= 2).
-        size: image side in pixels (>= 32).
+        size: image side in pixels (>= 32; 3D: the padded volume side, >= 8).
         seed: base seed; image ``k`` uses ``SeedSequence([seed, k, name-hash])``.
         **params: generator parameters (class proportions, noise, blur, contrast; see the
             generator functions).
 
     Returns:
-        ``images`` float32 [n, 1, size, size], ``masks`` uint8 [n, size, size], ``ids``, ``meta``.
+        ``images`` float32 [n, 1, size, size], ``masks`` uint8 [n, size, size], ``ids``, ``meta``
+        (3D: ``[n, 1, size, size, size]`` / ``[n, size, size, size]``, zero-padded, and
+        ``meta["recipe"]["volumes"]``).
 
     Raises:
         ValueError: unknown name, an unknown parameter, or ``n``/``size`` out of range.
     """
-    if name not in GENERATORS:
-        raise ValueError(
-            f"unknown synthetic dataset {name!r}; known: {', '.join(sorted(GENERATORS))}"
-        )
+    if name not in GENERATORS and name not in VOLUME_GENERATORS:
+        known = sorted([*GENERATORS, *VOLUME_GENERATORS])
+        raise ValueError(f"unknown synthetic dataset {name!r}; known: {', '.join(known)}")
     check_params(name, params)
-    make = GENERATORS.get(name)
     if n < 2:
         raise ValueError(f"synthetic dataset {name!r}: n must be >= 2, got {n}")
+    if name in VOLUME_GENERATORS:
+        return _generate_volumes(name, n, size, seed, params)
+    make = GENERATORS.get(name)
     if size < 32:
         raise ValueError(f"synthetic dataset {name!r}: size must be >= 32, got {size}")
     tag = sum(name.encode())

@@ -107,13 +107,15 @@ def dataset_facts(
             f"data/prepared/{dataset}.json",
         )
     elif entry["source"] == "synthetic":
-        from segbench.data.synthetic import CLASS_NAMES
+        from segbench.data.synthetic import CLASS_NAMES, VOLUME_CLASS_NAMES
 
         size = int(entry.get("size", 64))
         gen = entry.get("generator", dataset)
-        facts = DatasetFacts(
-            int(entry.get("n", 40)), (size, size), 1, len(CLASS_NAMES[gen]), "synthetic config"
-        )
+        if gen in VOLUME_CLASS_NAMES:  # 3D: the padded volume side
+            shape, classes = (size, size, size), len(VOLUME_CLASS_NAMES[gen])
+        else:
+            shape, classes = (size, size), len(CLASS_NAMES[gen])
+        facts = DatasetFacts(int(entry.get("n", 40)), shape, 1, classes, "synthetic config")
     else:
         ref = REFERENCE_SIZES.get(entry.get("registry_id", dataset))
         if ref is None:

@@ -6,13 +6,17 @@ of the dataset, the hard predictions (``argmax`` of the saved float16 probabilit
 the lower class, as in :mod:`segbench.metrics`) of each test image are compared; the image with
 the largest share of pixels predicted differently is shown (ties: the first cell in sorted
 order, then the first image id). Identity comes from each run's ``run.json``.
+
+3D volumes (docs/3d.md): the volume is chosen the same way (share of voxels); the panel shows
+its slice along the last array axis (z) with the most voxels predicted differently (ties: the
+lowest z), the image slice rescaled to its own [min, max] (3D images are z-scored).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +175,20 @@ def qualitative_panel(
     save_figure(fig, path)
 
 
+def axial_slice(
+    image: np.ndarray, mask: np.ndarray, choice: Choice
+) -> tuple[np.ndarray, np.ndarray, Choice, int]:
+    """The z slice of a 3D choice shown in the panel (module docstring): image ``[C, X, Y]``
+    rescaled to [0, 1], mask ``[X, Y]``, the choice with 2D predictions, and z."""
+    differ = (choice.pred_a != choice.pred_b).sum(axis=(0, 1))
+    z = int(np.argmax(differ))
+    img = image[..., z].astype(np.float64)
+    lo, hi = float(img.min()), float(img.max())
+    img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    sliced = replace(choice, pred_a=choice.pred_a[..., z], pred_b=choice.pred_b[..., z])
+    return img, mask[..., z], sliced, z
+
+
 def qualitative_figure(
     runs_a: Sequence[tuple[str, str]],
     runs_b: Sequence[tuple[str, str]],
@@ -195,7 +213,9 @@ def qualitative_figure(
     k = int(data.indices([choice.image_id])[0])
     cell = ", ".join(f"{key}={choice.cell[key]}" for key in CELL)
     title = f"{dataset}: {losses[0]} vs {losses[1]} ({cell}), largest disagreement"
-    qualitative_panel(
-        data.images[k], data.masks[k], choice, losses, data.class_names, path, title=title
-    )
+    image, mask, shown = data.images[k], data.masks[k], choice
+    if mask.ndim == 3:  # a 3D volume: its slice of largest disagreement
+        image, mask, shown, z = axial_slice(image, mask, choice)
+        title += f", slice z = {z}"
+    qualitative_panel(image, mask, shown, losses, data.class_names, path, title=title)
     return choice

@@ -17,6 +17,10 @@ Per epoch the loop: lets every run still training draw its sample order
 steps drops out of the later ones), hits the ``step`` fault point half-way (tests), then lets
 every run validate, schedule, checkpoint and decide to stop (:meth:`TrainingRun.end_epoch`);
 finally every run writes its outputs (:meth:`TrainingRun.finish`). See docs/training.md.
+
+3D datasets (5D prepared arrays) train through the same loop with patch batches and
+sliding-window validation (:mod:`segbench.train.run`, docs/3d.md), in ``pack_mode:
+sequential`` only.
 """
 
 from __future__ import annotations
@@ -163,6 +167,12 @@ def train_pack(
     if not specs:
         return []
     mode = specs[0].training["pack_mode"]
+    if data.images.ndim == 5 and mode != "sequential":
+        raise ValueError(
+            f"training.pack_mode = {mode!r} is not supported for the 3D dataset "
+            f"{specs[0].dataset!r} (patch sampling and sliding-window validation are per run); "
+            "use pack_mode: sequential (docs/3d.md)"
+        )
     strategy = strategy_for(mode)
     if mode == "sequential":
         return [

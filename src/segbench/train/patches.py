@@ -20,6 +20,7 @@ tests/three_d/test_patches.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,10 +124,13 @@ class PatchSampler:
             num_samples=num_samples,
             allow_smaller=False,
         )
-        self._crop.set_random_state(seed=seed)
         self._pipeline = Compose(
             [SpatialPadd(keys=keys, spatial_size=self.patch_size, mode="constant"), self._crop]
         )
+        # after Compose: MONAI's Compose.__init__ reseeds every random transform it holds from
+        # its own unseeded state (get_seed() is None without monai.utils.set_determinism), which
+        # made two samplers of one seed draw different patches (tests/three_d/test_patches.py)
+        self._crop.set_random_state(seed=seed)
 
     @classmethod
     def for_dataset(cls, registry_id: str, *, seed: int = 0) -> PatchSampler:
@@ -174,3 +178,130 @@ class PatchSampler:
             )
             for d in out
         ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's 3D data path (segbench.train.run.TrainingRun with 5D prepared arrays).
+
+DEFAULT_FG_RATE = 0.33
+"""Foreground rate of a 3D dataset without a protocol: nnU-Net's default oversampling."""
+
+
+def resolve_protocol(
+    given: dict[str, Any] | None,
+    registry_id: str | None,
+    crop: int | None,
+    dataset: str,
+) -> PatchProtocol:
+    """The patch protocol a 3D run trains with, each field from the first that has it:
+    the run's ``training.patch`` (the study's ``datasets.<key>.patch`` / ``fg_rate`` /
+    ``patches_per_volume``, :func:`segbench.config.run_spec`), :data:`PATCH_PROTOCOLS` of the
+    dataset's registry id, then a cube of side ``training.crop`` with
+    :data:`DEFAULT_FG_RATE` and one patch per volume.
+
+    Raises:
+        ValueError: naming the dataset, when no patch size is known (no ``patch``, no
+            protocol, ``training.crop`` null), or a bad value.
+    """
+    given = dict(given or {})
+    base = PATCH_PROTOCOLS.get(registry_id or "")
+    size = given.get("size") or (base.patch_size if base else None)
+    if size is None and crop is not None:
+        size = (int(crop),) * 3
+    if size is None:
+        raise ValueError(
+            f"dataset {dataset!r} is 3D but has no patch size: set datasets.{dataset}.patch "
+            "([x, y, z]) or training.crop (a cube side)"
+        )
+    fg = given.get("fg_rate", base.fg_rate if base else DEFAULT_FG_RATE)
+    k = given.get("samples_per_volume", base.samples_per_volume if base else 1)
+    source = "study config" if given else (base.source if base else "training.crop cube")
+    _check(tuple(int(s) for s in size), fg, k)
+    if len(tuple(size)) != 3:
+        raise ValueError(f"dataset {dataset!r}: patch must be 3 ints [x, y, z], got {size!r}")
+    return PatchProtocol(tuple(int(s) for s in size), float(fg), int(k), source)  # type: ignore[arg-type]
+
+
+def _state_to_torch(state: tuple[Any, ...]) -> list[Any]:
+    """A numpy ``RandomState`` state as ``torch.load(weights_only=True)``-safe values."""
+    import torch
+
+    name, keys, pos, has_gauss, cached = state
+    return [str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos),
+            int(has_gauss), float(cached)]  # fmt: skip
+
+
+def _state_from_torch(state: Sequence[Any]) -> tuple[Any, ...]:
+    name, keys, pos, has_gauss, cached = state
+    return (
+        name,
+        np.asarray(keys.numpy(), dtype=np.uint32),
+        int(pos),
+        int(has_gauss),
+        float(cached),
+    )
+
+
+class VolumeBatches:
+    """Training batches of a 3D run: ``batch_size`` patches drawn by a :class:`PatchSampler`
+    from ``ceil(batch_size / samples_per_volume)`` volumes of the epoch's order, then flips.
+
+    The volumes are held on the host, each cropped to its unpadded extent (the sidecar's
+    ``recipe.volumes.<id>.shape``), so no patch centre falls in the zero padding.
+
+    Args:
+        images: per training volume ``[C, *shape]`` float32.
+        labels: per training volume ``[*shape]`` class indices.
+        protocol: patch size, foreground rate and patches per volume.
+        seed: the run seed (the sampler's numpy random state).
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        protocol: PatchProtocol,
+        seed: int,
+    ) -> None:
+        self.images, self.labels = list(images), list(labels)
+        self.protocol = protocol
+        self.sampler = PatchSampler(
+            protocol.patch_size, protocol.fg_rate, protocol.samples_per_volume, seed=seed
+        )
+
+    def volumes_per_step(self, batch_size: int) -> int:
+        """Volumes read per step of ``batch_size`` patches."""
+        return math.ceil(batch_size / self.protocol.samples_per_volume)
+
+    def batch(
+        self, volumes: Sequence[int], batch_size: int, hflip: bool, vflip: bool, gen: Any
+    ) -> tuple[Any, Any]:
+        """``(x [B, C, *patch] float32, y [B, *patch] int64)`` CPU tensors: the patches of
+        ``volumes`` (training-volume indices), the first ``batch_size`` of them, then per
+        sample a flip of the first spatial axis (``hflip``: x, left-right in RAS+) and of the
+        second (``vflip``), each coin 0.5 from the run's generator ``gen`` as in 2D."""
+        import torch
+
+        xs, ys = [], []
+        for v in volumes:
+            for img, lab in self.sampler(self.images[v], self.labels[v]):
+                xs.append(img)
+                ys.append(lab)
+        x = torch.from_numpy(np.stack(xs[:batch_size]))
+        y = torch.from_numpy(np.stack(ys[:batch_size]).astype(np.int64))
+        b = x.shape[0]
+        for on, dim in ((hflip, 2), (vflip, 3)):
+            if not on:
+                continue
+            flip = torch.rand(b, generator=gen) < 0.5
+            if bool(flip.any()):
+                x = torch.where(flip[:, None, None, None, None], x.flip(dim), x)
+                y = torch.where(flip[:, None, None, None], y.flip(dim - 1), y)
+        return x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sampler's random states, ``torch.load(weights_only=True)``-safe."""
+        return {k: _state_to_torch(v) for k, v in self.sampler.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict({k: _state_from_torch(v) for k, v in state.items()})

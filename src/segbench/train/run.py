@@ -13,6 +13,15 @@ so a run's batches, crops, flips, validation, checkpoints and outputs are the sa
   weights) is written atomically every ``checkpoint_every`` epochs; a killed run resumes from it
   and, on CPU, ends with the same outputs as an uninterrupted run;
 - a non-finite epoch loss stops the run, recorded as ``diverged`` with its epoch.
+
+3D (prepared images ``[N, C, X, Y, Z]``, recipe ``volumes_3d`` or generator ``synth_vol3d``;
+docs/3d.md): the volumes stay on the host, each cropped to its unpadded extent; a step's
+batch is ``batch_size`` patches of a :class:`~segbench.train.patches.PatchSampler` (foreground
+oversampling, :func:`~segbench.train.patches.resolve_protocol`) plus flips; validation and test
+probabilities come from sliding windows (:func:`~segbench.train.validate.volume_validation`),
+and ``probs.npz`` holds them at the padded shape (background probability 1 in the padding,
+which the evaluation crops away). SGD + poly, checkpoints (with the sampler's random state) and
+resume are the 2D ones. Only ``pack_mode: sequential`` and no ``training.augment``.
 """
 
 from __future__ import annotations
@@ -56,8 +65,15 @@ from segbench.train.checkpoint import (
 )
 from segbench.train.device import resolve_device, seed_everything
 from segbench.train.optim import build_optimizer, build_scheduler, is_plateau
+from segbench.train.patches import VolumeBatches, resolve_protocol
 from segbench.train.spec import RunSpec, TrainResult
-from segbench.train.validate import mean_iou, predict, validation_loss
+from segbench.train.validate import (
+    mean_iou,
+    predict,
+    predict_volume_logits,
+    validation_loss,
+    volume_validation,
+)
 
 log = logging.getLogger("segbench.train")
 
@@ -83,7 +99,8 @@ class TrainingRun:
         use_compile: apply ``training.compile`` to the step model (CUDA only).
 
     Attributes the step strategies use: ``model`` / ``step_model``, ``loss_fn``, ``opt``,
-    ``device``, ``amp``, ``bs``, ``steps``, ``x`` / ``y`` (device tensors per split),
+    ``device``, ``amp``, ``bs``, ``steps``, ``x`` / ``y`` (device tensors per split; empty for
+    a 3D run, whose volumes are ``vols`` on the host and its batches ``volumes``),
     ``running`` (the epoch's summed loss, on the device), ``alive``, ``start_epoch``,
     ``epochs``; ``log_fold`` makes the epoch log line name the fold (runs sharing one log).
     """
@@ -113,15 +130,24 @@ class TrainingRun:
         if data is None:
             data = load_prepared(prepared_npz)
         self.data = data
-        check_crop(tcfg["crop"], data.images.shape, spec.dataset)  # before any work on it
+        self.volumes: VolumeBatches | None = None  # the 3D data path (module docstring)
+        volumetric = data.images.ndim == 5
+        if not volumetric:
+            check_crop(tcfg["crop"], data.images.shape, spec.dataset)  # before any work on it
         splits = load_splits(splits_json)
         self.ids = ids = get_fold(splits, spec.fold, spec.fraction)
         idx = {k: data.indices(v) for k, v in ids.items()}
-        self.x = x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
-        self.y = {
-            k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device) for k, v in idx.items()
-        }
         self.c = data.num_classes
+        if volumetric:
+            self.x, self.y = {}, {}
+            self._setup_volumes(idx)
+        else:
+            self.x = {k: torch.from_numpy(data.images[v]).to(device) for k, v in idx.items()}
+            self.y = {
+                k: torch.from_numpy(data.masks[v].astype(np.int64)).to(device)
+                for k, v in idx.items()
+            }
+        self.memory_format = torch.channels_last_3d if volumetric else torch.channels_last
         self.include_bg = bool(evcfg["include_background"])
 
         model_name, model_params = split_name(spec.model_cfg)
@@ -130,7 +156,7 @@ class TrainingRun:
         )
         model = model.to(device)
         if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=self.memory_format)
         self.model = model
         self.step_model: nn.Module = model
         if use_compile and device.type == "cuda" and tcfg["compile"] != "none":
@@ -144,12 +170,17 @@ class TrainingRun:
 
         self.epochs = int(tcfg["epochs"])
         self.bs = int(tcfg["batch_size"])
-        self.n_train = n_train = x["train"].shape[0]
+        self.n_train = n_train = len(idx["train"])
         self.steps = int(tcfg["steps_per_epoch"] or math.ceil(n_train / self.bs))
         self.crop = tcfg["crop"]
         self.hflip = bool(tcfg["hflip"])
         self.vflip = bool(tcfg["vflip"])
         self.aug = check_augment(tcfg["augment"])
+        if volumetric and self.aug:
+            raise ValueError(
+                f"dataset {spec.dataset!r} is 3D: training.augment (2D transforms) is not "
+                "supported for 3D runs; set it to null"
+            )
         self.monitor_loss = tcfg["scheduler_monitor"] == "val_loss"
         self.val_every = int(tcfg["val_every"])
         self.ckpt_every = int(tcfg["checkpoint_every"])
@@ -201,6 +232,8 @@ class TrainingRun:
                 if self.best_state is not None:  # the best weights as of the checkpoint
                     torch_save_atomic(self.best_state, out / "best.pt")
                 self.bad_vals = int(state["bad_vals"])
+                if self.volumes is not None:
+                    self.volumes.load_state_dict(state["patch_sampler"])
                 self.start_epoch = self.resumed_from = int(state["epoch"])
                 log.info("resumed from %s at epoch %d", ckpt_path, self.start_epoch)
             elif state is not None:
@@ -210,8 +243,62 @@ class TrainingRun:
         if self.best_epoch < 0 and (out / "best.pt").exists() and self.resumed_from is None:
             (out / "best.pt").unlink()
 
+    def _setup_volumes(self, idx: dict[str, np.ndarray]) -> None:
+        """The 3D data path: host tensors of every split's volumes cropped to their unpadded
+        extent (``recipe.volumes.<id>.shape``; the whole array when the sidecar has none), the
+        patch protocol and the training patch source."""
+        data, spec, tcfg = self.data, self.spec, self.spec.training
+        info = (data.meta.get("recipe") or {}).get("volumes") or {}
+        self.volume_shapes: dict[str, list[list[int]]] = {}
+        self.vols: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        for split, rows in idx.items():
+            shapes, vols = [], []
+            for r, image_id in zip(rows.tolist(), self.ids[split], strict=True):
+                shape = [int(s) for s in info.get(image_id, {}).get("shape", data.masks.shape[1:])]
+                crop = tuple(slice(0, s) for s in shape)
+                image = torch.from_numpy(np.ascontiguousarray(data.images[r][(slice(None), *crop)]))
+                label = torch.from_numpy(data.masks[r][crop].astype(np.int64))
+                shapes.append(shape)
+                vols.append((image, label))
+            self.volume_shapes[split], self.vols[split] = shapes, vols
+        registry_id = (data.meta.get("source") or {}).get("registry_id")
+        self.protocol = resolve_protocol(tcfg.get("patch"), registry_id, tcfg["crop"], spec.dataset)
+        from segbench.models import check_input_size
+
+        model_name, model_params = split_name(spec.model_cfg)
+        check_input_size(model_name, list(self.protocol.patch_size), **model_params)
+        log.info(
+            "3D run: patch %s, foreground rate %s, %d patch(es) per volume (%s)",
+            list(self.protocol.patch_size),
+            self.protocol.fg_rate,
+            self.protocol.samples_per_volume,
+            self.protocol.source,
+        )
+        self.volumes = VolumeBatches(
+            [v[0].numpy() for v in self.vols["train"]],
+            [v[1].numpy() for v in self.vols["train"]],
+            self.protocol,
+            seed=spec.seed,
+        )
+
+    def _predict_volumes(self, split: str) -> np.ndarray:
+        """Sliding-window probabilities of every volume of ``split`` (float16, the dtype of
+        ``probs.npz``, ``[N, C, *padded]``; background probability 1 in each volume's
+        padding)."""
+        pad = self.data.masks.shape[1:]
+        out = np.zeros((len(self.vols[split]), self.c, *pad), dtype=np.float16)
+        out[:, 0] = 1.0
+        for k, (image, _) in enumerate(self.vols[split]):
+            logits = predict_volume_logits(
+                self.model, image, self.protocol.patch_size, self.device, self.amp
+            )
+            crop = tuple(slice(0, s) for s in image.shape[1:])
+            out[(k, slice(None), *crop)] = torch.softmax(logits, 0).cpu().numpy()
+        return out
+
     def _checkpoint(self, epoch: int) -> None:
         """Write the resume state after ``epoch`` (0-based) epochs + 1."""
+        extra = {} if self.volumes is None else {"patch_sampler": self.volumes.state_dict()}
         torch_save_atomic(
             {
                 "digest": self.digest,
@@ -227,6 +314,7 @@ class TrainingRun:
                 "best_epoch": self.best_epoch,
                 "best_model": self.best_state,
                 "bad_vals": self.bad_vals,
+                **extra,
             },
             self.ckpt_path,
             fault="checkpoint_write",
@@ -240,6 +328,8 @@ class TrainingRun:
             self.loss_fn.set_epoch(epoch, self.epochs)
         self.model.train()
         n, bs, steps = self.n_train, self.bs, self.steps
+        if self.volumes is not None:  # volumes read per step (several patches per volume)
+            bs = self.volumes.volumes_per_step(bs)
         self.order = torch.cat(
             [torch.randperm(n, generator=self.gen) for _ in range(math.ceil(steps * bs / n))]
         )[: steps * bs]
@@ -248,6 +338,12 @@ class TrainingRun:
     def batch(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented training batch ``s`` of the current epoch, on the device: crop and flips,
         then the ``training.augment`` transforms (:mod:`segbench.train.augment`)."""
+        if self.volumes is not None:
+            v = self.volumes.volumes_per_step(self.bs)
+            xb, yb = self.volumes.batch(
+                self.order[s * v : (s + 1) * v].tolist(), self.bs, self.hflip, self.vflip, self.gen
+            )
+            return xb.to(self.device), yb.to(self.device)
         b = self.order[s * self.bs : (s + 1) * self.bs].to(self.device)
         xb, yb = crop_flip(
             self.x["train"][b], self.y["train"][b], self.crop, self.hflip, self.gen, self.vflip
@@ -259,7 +355,7 @@ class TrainingRun:
         loss in float32, backward, optimiser step; the loss is accumulated on the device."""
         xb, yb = self.batch(s)
         if self.device.type == "cuda":
-            xb = xb.contiguous(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=self.memory_format)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = self.step_model(xb)
         loss = self.loss_fn(logits.float(), yb)
@@ -267,6 +363,30 @@ class TrainingRun:
         loss.backward()
         self.opt.step()
         self.running += loss.detach()
+
+    def _validate(self) -> tuple[float, float | None]:
+        """The validation mIoU (model selection) and, with ``scheduler_monitor: val_loss``, the
+        training loss on the validation set: whole images in 2D, sliding windows over the
+        unpadded volumes in 3D (:func:`~segbench.train.validate.volume_validation`)."""
+        if self.volumes is not None:
+            return volume_validation(
+                self.model,
+                self.loss_fn if self.monitor_loss else None,
+                self.vols["val"],
+                self.protocol.patch_size,
+                self.c,
+                self.include_bg,
+                self.device,
+                self.amp,
+            )
+        prob = predict(self.model, self.x["val"], self.device, self.amp)
+        val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
+        if not self.monitor_loss:
+            return val, None
+        loss = validation_loss(
+            self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
+        )
+        return val, loss
 
     def end_epoch(self, epoch: int) -> bool:
         """Validate, step the scheduler, checkpoint; False once the run has stopped
@@ -289,13 +409,10 @@ class TrainingRun:
             self.alive = False
             return False
         if (epoch + 1) % self.val_every == 0 or epoch + 1 == self.epochs:
-            prob = predict(self.model, self.x["val"], self.device, self.amp)
-            val = mean_iou(prob, self.y["val"], self.c, self.include_bg)
+            val, val_loss = self._validate()
             row["val_miou"] = val
             if self.monitor_loss:
-                row["val_loss"] = validation_loss(
-                    self.model, self.loss_fn, self.x["val"], self.y["val"], self.device, self.amp
-                )
+                row["val_loss"] = val_loss
             if sched is not None and is_plateau(sched):
                 sched.step(row["val_loss"] if self.monitor_loss else val)
             if val > self.best_val:
@@ -353,15 +470,22 @@ class TrainingRun:
             )
         else:
             torch_save_atomic(model.state_dict(), out / "best.pt")
-        prob = predict(model, self.x["test"], device, self.amp)
         status = self.status
-        if not torch.isfinite(prob).all():
-            prob = torch.nan_to_num(prob, nan=1.0 / c)
-            status = "diverged"
+        if self.volumes is not None:
+            probs = self._predict_volumes("test")
+            if not np.isfinite(probs).all():
+                probs = np.nan_to_num(probs, nan=1.0 / c)
+                status = "diverged"
+        else:
+            prob = predict(model, self.x["test"], device, self.amp)
+            if not torch.isfinite(prob).all():
+                prob = torch.nan_to_num(prob, nan=1.0 / c)
+                status = "diverged"
+            probs = prob.cpu().numpy()
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
-            probs=prob.cpu().numpy().astype(np.float16),
+            probs=probs.astype(np.float16),
             ids=np.asarray(self.ids["test"], dtype=str),
         )
         save_atomic(buf.getvalue(), out / "probs.npz", fault="probs_write", epoch=len(self.history))
@@ -382,8 +506,8 @@ class TrainingRun:
             result,
             device=device,
             n_train=self.n_train,
-            n_val=int(self.x["val"].shape[0]),
-            n_test=int(self.x["test"].shape[0]),
+            n_val=len(self.ids["val"]),
+            n_test=len(self.ids["test"]),
             num_classes=c,
             class_names=self.data.class_names,
             outputs=output_checksums(out),
