@@ -49,11 +49,8 @@ RUN_COUNTS = {
 # Studies that reuse another study's published numbers and claims (report.paper_results /
 # report.claims name that study's files; report.published_rows: covered keeps its rows).
 SHARES_PUBLISHED = {"paper000_quick": "paper000"}
-# 3D parts: configs that validate and dry-run but do not train yet.
-NOT_TRAINABLE = {"paper002_3d", "paper003_3d"}
 # Published tables without a study config (paper 003 App. D, Cityscapes: natural images).
 RESULTS_WITHOUT_STUDY = {"paper003_cityscapes"}
-# Registry entries the 3D configs need and config/datasets.yaml does not have yet.
 COLUMNS = ["study", "table", "dataset", "model", "fraction", "loss", "metric", "class", "mean",
            "std", "notes"]  # fmt: skip
 METRICS = {"iou", "miou", "dice", "mdice", "hd", "nsd", "mnsd", "nll", "ece", "mce", "brier",
