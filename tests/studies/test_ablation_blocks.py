@@ -1,5 +1,5 @@
 """The figure blocks of issue 19 dry-run through the real workflow: paper 003 Fig. 3 (lambda
-ablation, blocks fig3_lambda_*) and paper 004 Fig. 3 (alpha ablation, block fig3_alpha) each
+ablation, blocks fig3_lambda_*: panels (a), (b) in paper003, (c) Liver in paper003_3d) and paper 004 Fig. 3 (alpha ablation, block fig3_alpha) each
 schedule a train job per run of the block and the figure job reading all of their run.json;
 the training-curves rule (paper 002 Fig. 5) resolves when requested."""
 
@@ -35,6 +35,7 @@ def _dry_run(tmp_path: Path, study: str, *targets: str) -> list[dict]:
     ("study", "blocks", "rule", "absent"),
     [
         ("paper003", "fig3_lambda", "lambda_ablation", "alpha_ablation"),
+        ("paper003_3d", "fig3_lambda", "lambda_ablation", "alpha_ablation"),  # (c) Liver
         ("paper004", "fig3_alpha", "alpha_ablation", "lambda_ablation"),
     ],
 )

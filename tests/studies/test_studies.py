@@ -42,7 +42,7 @@ RUN_COUNTS = {
     "paper002": 479,
     "paper002_3d": 140,  # 2 datasets x 7 losses x 10 search configurations
     "paper003": 363,  # Tables 2-3: 80 cells x 3 seeds; Fig. 3 lambda ablation: 41 cells x 3
-    "paper003_3d": 81,
+    "paper003_3d": 147,
     "paper004": 336,  # Tables 2-6: 88 cells x 3 seeds; Fig. 3 alpha ablation: 24 cells x 3
     "paper000_quick": 60,  # 4 losses x 5 folds x 3 seeds at 1/8 (make quick, docs/studies.md)
 }
