@@ -251,6 +251,9 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
             )
     trained = config.get("run_folds") or list(range(folds))
     for key, entry in config["datasets"].items():
+        if entry.get("split", "random") == "official":
+            _check_official_split(key, entry, trained, where)
+            continue
         ds_folds = int(entry.get("folds", folds))
         for fold in trained:
             if fold >= ds_folds:
@@ -307,6 +310,27 @@ def check_study(config: dict[str, Any], where: str = "config") -> None:
                     )
     check_variants(config, where)
     check_search(config, where)
+
+
+def _check_official_split(key: str, entry: dict[str, Any], trained: list[int], where: str) -> None:
+    """``datasets.<key>.split: official`` (segbench.splits.official_splits): a registry dataset
+    (the registry check, :func:`check_registry`, asks its recipe for the partition), one fold 0.
+    """
+    at = f"{where}: datasets.{key}.split = 'official'"
+    if entry["source"] != "registry":
+        raise ConfigError(
+            f"{at}: a {entry['source']} dataset has no official split; official splits come "
+            "from registry recipes that record one (params.split_from_dir); use split: random"
+        )
+    if "folds" in entry:
+        raise ConfigError(
+            f"{at}: an official split has one fold; remove datasets.{key}.folds = {entry['folds']}"
+        )
+    if list(trained) != [0]:
+        raise ConfigError(
+            f"{at}: an official split has one fold (0), but folds {list(trained)} are trained; "
+            "set run_folds: [0]"
+        )
 
 
 PATCH_KEYS = ("patch", "fg_rate", "patches_per_volume")
@@ -388,8 +412,12 @@ def check_registry(config: dict[str, Any], where: str = "config") -> None:
     follow-up. ``python -m segbench.config`` (``make check-config``) runs it, and the Snakefile
     right after the schema (the DAG would otherwise fail inside an input function).
 
+    A dataset with ``split: official`` must name an entry whose recipe records an official
+    train / test partition (``params.split_from_dir``; segbench.splits.official_splits).
+
     Raises:
-        ConfigError: naming the dataset key, the missing id, the registry file and its ids.
+        ConfigError: naming the dataset key, the missing id, the registry file and its ids; or
+            the key, entry and registry file of an official split the entry does not record.
     """
     keys = [k for k, e in config["datasets"].items() if e["source"] == "registry"]
     if not keys:
@@ -412,6 +440,16 @@ def check_registry(config: dict[str, Any], where: str = "config") -> None:
             raise ConfigError(f"{where}: {field}: {err}") from None
         if entry.recipe_name == "volumes_3d":  # a 3D dataset (docs/3d.md)
             _check_volume_dataset(config, key, where)
+        if config["datasets"][key].get("split", "random") == "official":
+            parts = (entry.recipe_params or {}).get("split_from_dir") or {}
+            have = sorted(set(parts.values())) if isinstance(parts, dict) else []
+            if not {"train", "test"} <= set(have):
+                raise ConfigError(
+                    f"{where}: datasets.{key}.split = 'official', but registry entry {rid!r} "
+                    f"({registry_path}) records no official train / test partition: recipe "
+                    f"{entry.recipe_name!r} has params.split_from_dir = {parts or None} (parts "
+                    f"{have}); use split: random or give split_from_dir {{folder: train|val|test}}"
+                )
 
 
 def dataset_fractions(config: dict[str, Any], dataset: str) -> list[str]:

@@ -17,6 +17,7 @@ from segbench.config import (
     ConfigError,
     Run,
     SearchConfig,
+    all_fractions,
     check_study,
     expand_runs,
     search_configs,
@@ -83,6 +84,27 @@ def run_spec(config: dict[str, Any], wc: Any, fold: int | None = None) -> dict[s
     ident.update(seed=int(wc.seed), fold=int(wc.fold if fold is None else fold))
     run = Run(**ident)
     return canonical(build_run_spec(config, run, cached_search_configs(config)).as_dict())
+
+
+def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The ``splits`` rule's params for ``dataset`` of a validated config
+    (:func:`segbench.splits.prepared_splits` reads them).
+
+    ``folds`` and ``val_fraction`` are the dataset's overrides, else the study's; ``fractions``
+    every fraction the grid uses for it. ``datasets.<key>.split: official`` adds ``source:
+    official``; a random split (the default) has no ``source`` key, so its params, and the
+    params trigger of existing split files, are what they always were.
+    """
+    entry = config["datasets"][dataset]
+    params: dict[str, Any] = {
+        "folds": entry.get("folds", config["folds"]),
+        "seed": config["split_seed"],
+        "val_fraction": entry.get("val_fraction", config["val_fraction"]),
+        "fractions": all_fractions(config, dataset),
+    }
+    if entry.get("split", "random") != "random":
+        params["source"] = entry["split"]
+    return params
 
 
 _SEARCH_CACHE: dict[int, tuple[dict[str, Any], str, dict[str, SearchConfig]]] = {}

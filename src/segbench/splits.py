@@ -26,6 +26,19 @@ file is byte-identical to what the default protocol always wrote):
   so every training group gives ``floor(n / G)`` or ``ceil(n / G)`` samples (paper 000: "48
   training patches (multiple random crops per image)", 000 l.127). Fractions are then nested
   subsets of these ``n``.
+
+Official partitions (``split: official`` for a dataset of a study, :func:`official_splits`): a
+registry recipe that knows the dataset's published partition records it in the prepared
+sidecar as ``recipe.official_split`` (``{part: [ids]}``, parts ``train``, ``test`` and
+optionally ``val``; recipe ``volumes_3d``'s ``split_from_dir``, e.g. AMOS 2022 ``imagesTr`` ->
+train, ``imagesVa`` -> test). The file then has one fold (``n_folds: 1``, ``"source":
+"official"``): test = the official test part; val = the official ``val`` part if the partition
+has one, else a seeded ``val_fraction`` share of the official training groups
+(``GroupShuffleSplit``, seeded as fold 0 of a random split); train = the rest of the official
+training part; fractions nested as above. Paper 003 on AMOS (l.711-718): "We train all the
+models on the training set, and report performances on the validation set" - AMOS's validation
+set is this file's test part, and the validation part (checkpoint selection, nnU-Net's own
+validation share) comes out of the 200 training CTs.
 """
 
 from __future__ import annotations
@@ -48,6 +61,18 @@ sidecar's ``recipe.split``; see :func:`split_options`)."""
 
 class SplitError(ValueError):
     """The dataset cannot be split as asked (e.g. more folds than samples)."""
+
+
+SPLIT_SOURCES = ("random", "official")
+"""Values of a study's ``datasets.<key>.split`` (schema enum): ``random`` (default, seeded k-fold,
+:func:`make_splits`) or ``official`` (the partition the prepared sidecar records,
+:func:`official_splits`)."""
+
+OFFICIAL_KEY = "recipe.official_split"
+"""Where the prepared sidecar records a dataset's official partition."""
+
+OFFICIAL_PARTS = ("train", "val", "test")
+"""Parts an official partition may name (``train`` and ``test`` required)."""
 
 
 def check_split_options(options: Mapping[str, Any] | None, where: str) -> dict[str, int]:
@@ -249,6 +274,193 @@ def make_splits(
     if train_samples is not None:
         out["train_samples"] = train_samples
     return out
+
+
+def official_partition(meta: Mapping[str, Any] | None, where: str) -> dict[str, list[str]]:
+    """The official partition a prepared dataset's sidecar records (``recipe.official_split``).
+
+    Args:
+        meta: the sidecar (``PreparedDataset.meta``).
+        where: what the messages name first (dataset and sidecar file).
+
+    Returns:
+        ``{part: sorted ids}`` with parts from :data:`OFFICIAL_PARTS`.
+
+    Raises:
+        SplitError: naming ``where`` and the key, when the sidecar has no official partition, a
+            part is unknown, ``train`` or ``test`` is missing or empty, or an id is in two parts.
+    """
+    recipe = (meta or {}).get("recipe") or {}
+    official = recipe.get("official_split") if isinstance(recipe, Mapping) else None
+    if not official:
+        raise SplitError(
+            f"{where}: split: official, but the sidecar has no key {OFFICIAL_KEY!r} (only a "
+            "registry recipe that knows the dataset's published partition records it, e.g. "
+            "volumes_3d with params.split_from_dir); use split: random for this dataset"
+        )
+    if not isinstance(official, Mapping):
+        raise SplitError(f"{where}: {OFFICIAL_KEY} must map parts to id lists, got {official!r}")
+    unknown = sorted(set(official) - set(OFFICIAL_PARTS))
+    if unknown:
+        raise SplitError(
+            f"{where}: {OFFICIAL_KEY} has unknown part(s) {unknown}; allowed: {list(OFFICIAL_PARTS)}"
+        )
+    parts = {str(k): sorted(str(i) for i in v) for k, v in official.items()}
+    for need in ("train", "test"):
+        if not parts.get(need):
+            raise SplitError(
+                f"{where}: {OFFICIAL_KEY} has no {need!r} part (has {sorted(parts)}); an official "
+                "split needs training and test cases"
+            )
+    seen: dict[str, str] = {}
+    for part, members in parts.items():
+        for i in members:
+            if i in seen:
+                raise SplitError(
+                    f"{where}: {OFFICIAL_KEY}: id {i!r} is in both {seen[i]!r} and {part!r}"
+                )
+            seen[i] = part
+    return parts
+
+
+def official_splits(
+    ids: list[str],
+    official: Mapping[str, list[str]],
+    fractions: list[float | str],
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    groups: list[str] | None = None,
+    dataset: str = "",
+) -> dict[str, Any]:
+    """The split file of a dataset's official partition (module docstring, "Official partitions").
+
+    Args:
+        ids: sample ids of the prepared dataset (any order).
+        official: ``{part: ids}`` from :func:`official_partition`; every id of ``ids`` is in
+            exactly one part and every id of a part is a sample.
+        fractions: training fractions in (0, 1].
+        seed: split seed (validation share and fraction subsets).
+        val_fraction: share of the official training groups used for validation, in (0, 1);
+            unused (``null`` in the file) when the partition has a ``val`` part.
+        groups: optional group per id; a group never straddles train / val.
+        dataset: name recorded in the file and used in error messages.
+
+    Returns:
+        ``{"dataset", "seed", "n_folds": 1, "val_fraction", "source": "official", "folds":
+        [{"fold": 0, "train", "val", "test", "fractions"}]}``.
+
+    Raises:
+        SplitError: ids outside the partition or partition ids that are not samples, or fewer
+            than 2 training groups to draw a validation share from.
+    """
+    from sklearn.model_selection import GroupShuffleSplit  # lazy: 1 s import
+
+    where = f"dataset {dataset!r}"
+    ids_sorted = sorted(str(i) for i in ids)
+    group_of = (
+        {str(i): str(g) for i, g in zip(ids, groups, strict=True)}
+        if groups is not None
+        else {i: i for i in ids_sorted}
+    )
+    part_of = {str(i): part for part, members in official.items() for i in members}
+    missing = [i for i in ids_sorted if i not in part_of]
+    if missing:
+        raise SplitError(
+            f"{where}: {len(missing)} sample(s) are in no part of {OFFICIAL_KEY} "
+            f"(e.g. {missing[:5]}); the official partition must cover the prepared dataset"
+        )
+    extra = sorted(set(part_of) - set(ids_sorted))
+    if extra:
+        raise SplitError(
+            f"{where}: {OFFICIAL_KEY} names {len(extra)} id(s) that are not samples of the "
+            f"prepared dataset (e.g. {extra[:5]})"
+        )
+    test_ids = sorted(i for i in ids_sorted if part_of[i] == "test")
+    pool = [i for i in ids_sorted if part_of[i] == "train"]
+    if "val" in official:
+        val = sorted(i for i in ids_sorted if part_of[i] == "val")
+        train = pool
+        used_val_fraction: float | None = None
+    else:
+        grp = np.asarray([group_of[i] for i in pool])
+        if len(set(grp.tolist())) < 2:
+            raise SplitError(
+                f"{where}: the official training part has fewer than 2 groups; no validation "
+                "share can be drawn from it"
+            )
+        gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed * 1000)
+        _, va_rel = next(gss.split(np.zeros(len(pool)), groups=grp))
+        val_g = set(grp[va_rel].tolist())
+        val = sorted(i for i in pool if group_of[i] in val_g)
+        train = sorted(i for i in pool if group_of[i] not in val_g)
+        used_val_fraction = val_fraction
+    fr_keys = sorted({fmt_fraction(f) for f in fractions}, key=float, reverse=True)
+    perm_t = np.random.default_rng([seed, 0]).permutation(len(train))
+    shuffled = [train[i] for i in perm_t]
+    subsets = {
+        key: sorted(shuffled[: max(1, math.ceil(float(key) * len(train)))]) for key in fr_keys
+    }
+    return {
+        "dataset": dataset,
+        "seed": seed,
+        "n_folds": 1,
+        "val_fraction": used_val_fraction,
+        "source": "official",
+        "folds": [{"fold": 0, "train": train, "val": val, "test": test_ids, "fractions": subsets}],
+    }
+
+
+def prepared_splits(
+    ids: list[str],
+    groups: list[str] | None,
+    meta: Mapping[str, Any] | None,
+    spec: Mapping[str, Any],
+    dataset: str,
+    sidecar: str | os.PathLike[str] = "",
+) -> dict[str, Any]:
+    """The split file of a prepared dataset for the ``splits`` rule's spec
+    (:func:`segbench.smk.split_params`: ``folds``, ``seed``, ``val_fraction``, ``fractions`` and,
+    for ``datasets.<key>.split: official``, ``source: official``).
+
+    Random (default): :func:`make_splits` with the sidecar's :func:`split_options`. Official:
+    :func:`official_splits` over the sidecar's ``recipe.official_split``.
+
+    Raises:
+        SplitError: an unknown ``source``; ``official`` where the sidecar (named by ``sidecar``)
+            has no official partition or also sets split options; whatever the split
+            function raises.
+    """
+    source = spec.get("source", "random")
+    if source not in SPLIT_SOURCES:
+        raise SplitError(
+            f"dataset {dataset!r}: split source {source!r} is unknown; allowed: {list(SPLIT_SOURCES)}"
+        )
+    if source == "random":
+        return make_splits(
+            ids,
+            n_folds=int(spec["folds"]),
+            fractions=spec["fractions"],
+            seed=int(spec["seed"]),
+            val_fraction=float(spec["val_fraction"]),
+            groups=groups,
+            dataset=dataset,
+            **split_options(meta, spec),
+        )
+    where = f"dataset {dataset!r} ({sidecar})" if sidecar else f"dataset {dataset!r}"
+    if split_options(meta, spec):
+        raise SplitError(
+            f"{where}: split: official cannot be combined with the split options "
+            "recipe.split / recipe.train_only of the sidecar"
+        )
+    return official_splits(
+        ids,
+        official_partition(meta, where),
+        fractions=spec["fractions"],
+        seed=int(spec["seed"]),
+        val_fraction=float(spec["val_fraction"]),
+        groups=groups,
+        dataset=dataset,
+    )
 
 
 def dumps(splits: dict[str, Any]) -> str:

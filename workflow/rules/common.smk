@@ -16,6 +16,7 @@ from segbench.smk import (
     run_paths,
     run_spec,
     build_wildcard_constraints,
+    split_params,
 )
 from segbench.rundir import warn_missing_runs
 
@@ -71,14 +72,7 @@ def get_synthetic_params(wildcards):
 
 
 def get_split_params(wildcards):
-    return {
-        "folds": config["datasets"][wildcards.dataset].get("folds", config["folds"]),
-        "seed": config["split_seed"],
-        "val_fraction": config["datasets"][wildcards.dataset].get(
-            "val_fraction", config["val_fraction"]
-        ),
-        "fractions": all_fractions(config, wildcards.dataset),
-    }
+    return split_params(config, wildcards.dataset)
 
 
 def get_run_spec(wildcards):
