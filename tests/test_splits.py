@@ -138,3 +138,21 @@ def test_split_options_from_sidecar_and_spec():
         check_split_options({"test_group": 1}, "w")
     with pytest.raises(SplitError, match="must be a positive int"):
         check_split_options({"train_samples": 0}, "w")
+
+
+def test_random_split_files_are_what_they_always_were():
+    """The split files of random splits did not change when official splits came (issue 20):
+    sha256 of the canonical text, recorded from the code before them (scikit-learn as pinned in
+    requirements/lock.txt; a new scikit-learn that changes KFold shuffling fails here first)."""
+    import hashlib
+
+    groups = [f"child{i // 2}" for i in range(len(IDS))]
+    files = (
+        make_splits(IDS, 5, [1, 0.5, 0.25], seed=3, val_fraction=0.2, dataset="d"),
+        make_splits(IDS, 3, [1, 0.125], seed=0, val_fraction=0.25, groups=groups, dataset="g"),
+    )
+    assert [hashlib.sha256(dumps(s).encode()).hexdigest() for s in files] == [
+        "c1519c6ae0512787b95359bbd290a0437dd9144eda7fa39e3a2bbb4fc4b0c325",
+        "06370952aae9c522b4c6fa5a2a1614961bea444dc86cc30912e47cf4124ca57a",
+    ]
+    assert all("source" not in s for s in files)
