@@ -288,8 +288,16 @@ def _generate_volumes(
         images[k, 0, :x, :y, :z] = img
         masks[k, :x, :y, :z] = mask
         volumes[ids[k]] = {"shape": [x, y, z], "spacing": spacing}
-    classes = VOLUME_CLASS_NAMES[name]
-    meta = {
+    meta = _meta(name, VOLUME_CLASS_NAMES[name], n, size, seed, params)
+    meta["recipe"]["volumes"] = volumes
+    return images, masks, ids, meta
+
+
+def _meta(
+    name: str, classes: list[str], n: int, size: int, seed: int, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The sidecar of a generated dataset (2D or 3D): classes, generator and its arguments."""
+    return {
         "name": name,
         "num_classes": len(classes),
         "class_names": classes,
@@ -302,9 +310,8 @@ def _generate_volumes(
             "seed": seed,
             "params": params,
         },
-        "recipe": {"kind": "synthetic", "volumes": volumes},
+        "recipe": {"kind": "synthetic"},
     }
-    return images, masks, ids, meta
 
 
 def generate(
@@ -349,19 +356,5 @@ def generate(
         images[k, 0] = img
         masks[k] = mask
     ids = [f"{name}_{k:04d}" for k in range(n)]
-    meta = {
-        "name": name,
-        "num_classes": len(CLASS_NAMES[name]),
-        "class_names": CLASS_NAMES[name],
-        "in_channels": 1,
-        "source": {
-            "generator": "segbench.data.synthetic",
-            "version": GENERATOR_VERSION,
-            "n": n,
-            "size": size,
-            "seed": seed,
-            "params": params,
-        },
-        "recipe": {"kind": "synthetic"},
-    }
+    meta = _meta(name, CLASS_NAMES[name], n, size, seed, params)
     return images, masks, ids, meta
